@@ -1,0 +1,324 @@
+/**
+ * The stack's configuration: one zod schema for every `fuxi:*` key, with
+ * defaults, and a validator that reports EVERY problem in one error, each line
+ * naming the key path, the value found and what was expected.
+ *
+ * Pulumi stores structured config values as JSON strings; `parseStackConfig`
+ * takes the raw `fuxi:<key>` → string map (as `pulumi.runtime.allConfig()` gives
+ * it) so it can be tested without the Pulumi engine.
+ */
+import { z } from "zod";
+import { partitionFacts, partitionOfRegion } from "./components/partition";
+
+export const CONFIG_NAMESPACE = "fuxi";
+
+/** GPU instance families Batch Transform offers (availability per region varies). */
+export const GPU_INSTANCE_FAMILIES = ["ml.g4dn", "ml.g5", "ml.g6", "ml.p3"] as const;
+const GPU_EXPECTATION = `expected ${GPU_INSTANCE_FAMILIES.map((f) => `${f}.*`).join(", ")}`;
+
+/** Values CloudWatch Logs accepts for retentionInDays. */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
+export const TRANSFORM_AMI_VERSIONS = ["al2-ami-sagemaker-batch-gpu-470", "al2-ami-sagemaker-batch-gpu-535"] as const;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+/** The only key that may be stored as a secret: e-mail addresses are personal data. */
+const SECRET_CAPABLE_KEYS = new Set(["alerts"]);
+
+const int = (min: number, max: number) => {
+  const msg = `is out of range; expected an integer from ${min} to ${max}`;
+  return z.number({ error: msg }).int(msg).min(min, msg).max(max, msg);
+};
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `is not allowed; expected one of ${values.join(", ")}` });
+const bool = () => z.boolean({ error: "is not a boolean; expected true or false" });
+
+/** "" or a relative S3 key prefix ending in "/". */
+const keyPrefix = z
+  .string({ error: 'is not a key prefix; expected "" or a string ending in "/"' })
+  .max(200, "is too long; expected at most 200 characters")
+  .refine((p) => p === "" || (p.endsWith("/") && !p.startsWith("/") && !p.includes("//")), {
+    error: 'is not a key prefix; expected "" or a path like "input/" (ends in "/", no leading "/", no empty segment)',
+  })
+  .refine((p) => /^[A-Za-z0-9!\-_.*'()/]*$/.test(p), {
+    error: "has characters outside S3's safe set; expected letters, digits and !-_.*'()/",
+  });
+
+const S3_BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const bucketName = z
+  .string({ error: "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens" })
+  .regex(S3_BUCKET_NAME, "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens");
+
+/** s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz. */
+const MODEL_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
+
+/**
+ * Job-name prefix. Lowercase only, although SageMaker job names allow upper
+ * case: SageMaker lowercases names inside ARNs (so IAM patterns are lowercase)
+ * and ECR repository and S3 bucket names, which derive from it, must be lowercase.
+ */
+const jobNamePrefix = z
+  .string({ error: "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens" })
+  .max(40, "is too long; expected at most 40 characters (job names are at most 63)")
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens, starting and ending with a letter or digit");
+
+const cascadeSteps = z
+  .array(int(0, 100), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
+  .min(1, "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]")
+  .max(3, "has more than 3 stages; expected 1 to 3 integers (short, medium, long)")
+  .refine((s) => s.slice(0, -1).every((n) => n <= 20), { error: "runs an earlier stage past 20 steps; expected every stage but the last to be at most 20" })
+  .refine((s) => { const sum = s.reduce((a, b) => a + b, 0); return sum >= 1 && sum <= 100; }, { error: "has a total outside 1-100 steps; expected a sum from 1 to 100" });
+
+export const stackConfigSchema = z.strictObject({
+  /** Created by the stack (default) or an existing bucket adopted by name. */
+  dataBucket: z
+    .strictObject({
+      /** Use this existing bucket instead of creating one. Its policy, encryption and notifications stay the owner's job, except that the stack REPLACES its notification configuration. */
+      existingName: bucketName.optional(),
+      /** Let `pulumi destroy` delete a created bucket that still holds objects. */
+      forceDestroy: bool().default(false),
+      /** Forecast request objects expire after this many days. */
+      requestExpiryDays: int(1, 3650).default(30),
+      /** Incomplete multipart uploads are aborted after this many days. */
+      abortMultipartAfterDays: int(1, 365).default(2),
+    })
+    .default({ forceDestroy: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
+  prefixes: z
+    .strictObject({
+      input: keyPrefix.default("input/"),
+      output: keyPrefix.default("output/"),
+      requests: keyPrefix.default("requests/"),
+    })
+    .default({ input: "input/", output: "output/", requests: "requests/" }),
+  /** FuXi weights (never shipped with the project: the user points at them). */
+  model: z.strictObject({
+    /** s3://bucket/prefix/ holding short.onnx, short, medium.onnx, medium, long.onnx, long; or s3://bucket/key.tar.gz of the same six files. */
+    artifacts: z
+      .string({ error: "is required; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz" })
+      .regex(MODEL_URI, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
+      .refine((u) => u.endsWith("/") || u.endsWith(".tar.gz"), { error: 'is neither a prefix nor an archive; expected a URI ending in "/" or ".tar.gz"' }),
+  }, { error: "is required; expected an object with artifacts: s3://bucket/prefix/ or s3://bucket/key.tar.gz" }),
+  forecast: z
+    .strictObject({
+      cascadeSteps: cascadeSteps.default([20, 20, 20]),
+      compression: oneOf(["none", "gzip"]).default("none"),
+    })
+    .default({ cascadeSteps: [20, 20, 20], compression: "none" }),
+  transform: z
+    .strictObject({
+      instanceType: z
+        .string({ error: `is not an instance type; ${GPU_EXPECTATION}` })
+        .refine((t) => GPU_INSTANCE_FAMILIES.some((f) => new RegExp(`^${f.replace(".", "\\.")}\\.[0-9a-z]+$`).test(t)), { error: `has no GPU; ${GPU_EXPECTATION}` })
+        .default("ml.g4dn.xlarge"),
+      instanceCount: int(1, 100).default(1),
+      /** ModelClientConfig.InvocationsTimeoutInSeconds: a whole cascade runs inside one invocation. */
+      invocationTimeoutSeconds: int(1, 3600).default(3600),
+      /** ModelClientConfig.InvocationsMaxRetries. */
+      maxRetries: int(0, 3).default(1),
+      amiVersion: oneOf(TRANSFORM_AMI_VERSIONS).optional(),
+      /** Default `fuxi-<stack>`; also the base of every resource name. */
+      jobNamePrefix: jobNamePrefix.optional(),
+    })
+    .default({ instanceType: "ml.g4dn.xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, maxRetries: 1 }),
+  lambda: z
+    .strictObject({
+      memoryMb: int(128, 10240).default(256),
+      timeoutSeconds: int(1, 900).default(60),
+      /** Caps parallel job creations; S3 delivers at least once, names are idempotent. */
+      reservedConcurrency: int(1, 1000).default(2),
+      logRetentionDays: z
+        .number({ error: `is not a retention; expected one of ${LOG_RETENTION_DAYS.join(", ")}` })
+        .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), { error: `is not a retention CloudWatch accepts; expected one of ${LOG_RETENTION_DAYS.join(", ")}` })
+        .default(30),
+    })
+    .default({ memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 2, logRetentionDays: 30 }),
+  /** Runtime settings that become the SageMaker model's Environment. */
+  runtime: z
+    .strictObject({
+      providers: z.array(oneOf(["cuda", "cpu"])).min(1, "is empty; expected a list such as [cuda]").default(["cuda"]),
+      allowCpu: bool().default(false),
+      keepAllStages: bool().default(false),
+      stepsInFlight: int(1, 8).default(2),
+      intraOpThreads: int(1, 256).optional(),
+      logLevel: oneOf(LOG_LEVELS).default("info"),
+    })
+    .default({ providers: ["cuda"], allowCpu: false, keepAllStages: false, stepsInFlight: 2, logLevel: "info" }),
+  image: z
+    .strictObject({
+      /** Docker build context, relative to the project root. */
+      context: z.string({ error: "is not a path; expected a folder relative to the project root" }).min(1, "is empty; expected a folder such as runtime").default("runtime"),
+      /** Dockerfile, relative to the context. */
+      dockerfile: z.string({ error: "is not a path; expected a file relative to the context" }).min(1, "is empty; expected a file name such as Dockerfile").default("Dockerfile"),
+      /** SageMaker GPU hosts are x86_64. */
+      platform: z.literal("linux/amd64", { error: "is not supported; expected linux/amd64 (SageMaker GPU instances are x86_64)" }).default("linux/amd64"),
+      /** Passed as build arg BASE_IMAGE; default: the AWS Deep Learning Container of the stack's region. */
+      baseImage: z.string({ error: "is not an image reference; expected registry/repository:tag" }).regex(/^[^\s:]+(:\d+)?\/[^\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/, "is not an image reference; expected registry/repository:tag or @sha256:digest").optional(),
+      /** ECR lifecycle keeps this many images. */
+      keepImages: int(1, 1000).default(10),
+    })
+    .default({ context: "runtime", dockerfile: "Dockerfile", platform: "linux/amd64", keepImages: 10 }),
+  alerts: z
+    .strictObject({
+      emails: z.array(z.email({ error: "is not an e-mail address; expected name@example.com" })).max(20, "has too many addresses; expected at most 20").default([]),
+    })
+    .default({ emails: [] }),
+  tags: z
+    .record(
+      z.string().min(1).max(128, "is too long; expected a tag key of at most 128 characters").refine((k) => !k.toLowerCase().startsWith("aws:"), { error: 'is reserved; expected a tag key not starting with "aws:"' }),
+      z.string({ error: "is not a string; expected a tag value of at most 256 characters" }).max(256, "is too long; expected a tag value of at most 256 characters"),
+    )
+    .default({}),
+});
+
+export type StackConfigInput = z.input<typeof stackConfigSchema>;
+type Parsed = z.output<typeof stackConfigSchema>;
+
+export interface ModelArtifacts {
+  uri: string;
+  bucket: string;
+  /** Key of the archive, or the prefix ending in "/" */
+  key: string;
+  kind: "prefix" | "archive";
+}
+
+export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image"> {
+  stack: string;
+  region: string;
+  model: ModelArtifacts;
+  transform: Parsed["transform"] & { jobNamePrefix: string };
+  image: Parsed["image"] & { baseImage: string };
+  /** Top-level keys stored as secrets (only `alerts` may be). */
+  secretKeys: string[];
+}
+
+export class StackConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  ${problems.join("\n  ")}`);
+    this.name = "StackConfigError";
+  }
+}
+
+/**
+ * Default base image: the AWS Deep Learning Container (CUDA 12.4 + cuDNN 9, what
+ * onnxruntime-node's cuda12 build needs) from the stack's own region, so China
+ * stacks never pull from Docker Hub.
+ */
+export function defaultBaseImage(region: string): string {
+  const facts = partitionFacts(partitionOfRegion(region));
+  return `${facts.deepLearningContainersAccount}.dkr.ecr.${region}.${facts.dnsSuffix}/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k as string];
+  }
+  return v;
+}
+
+/** Setting names allowed at a path (top level or one object deep). */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return Object.keys(stackConfigSchema.shape);
+  let schema: z.ZodType = stackConfigSchema.shape[path[0] as keyof typeof stackConfigSchema.shape];
+  while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "(missing)";
+  const s = JSON.stringify(value);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return CONFIG_NAMESPACE;
+  const [top, ...rest] = path.map(String);
+  return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join("")}`;
+}
+
+/** A prefix overlaps another when one starts with the other ("" overlaps everything). */
+export function prefixesOverlap(a: string, b: string): boolean {
+  return a.startsWith(b) || b.startsWith(a);
+}
+
+/**
+ * Validate and default the stack config.
+ * @param raw `fuxi:<key>` → string (JSON for structured values), as Pulumi stores it.
+ * @param secretKeys full keys (`fuxi:alerts`) that are stored as secrets.
+ */
+export function parseStackConfig(opts: { stack: string; region: string; raw: Record<string, string>; secretKeys?: readonly string[] }): StackConfig {
+  const problems: string[] = [];
+  const input: Record<string, unknown> = {};
+  for (const [fullKey, text] of Object.entries(opts.raw)) {
+    if (!fullKey.startsWith(`${CONFIG_NAMESPACE}:`)) continue;
+    const key = fullKey.slice(CONFIG_NAMESPACE.length + 1);
+    try {
+      input[key] = JSON.parse(text);
+    } catch {
+      input[key] = text; // a plain string value; the schema says whether that is allowed
+    }
+  }
+  const secretKeys = (opts.secretKeys ?? []).filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`)).map((k) => k.slice(CONFIG_NAMESPACE.length + 1));
+  for (const key of secretKeys) {
+    if (!SECRET_CAPABLE_KEYS.has(key)) {
+      problems.push(`${CONFIG_NAMESPACE}:${key}: (secret) is stored as a secret but would be written into resource names and ARNs; expected a plain value (only ${[...SECRET_CAPABLE_KEYS].map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ")} may be secret)`);
+    }
+  }
+  let region = opts.region;
+  try {
+    partitionOfRegion(region);
+  } catch (e) {
+    problems.push((e as Error).message);
+    region = "us-east-1"; // keep validating the rest
+  }
+
+  const result = stackConfigSchema.safeParse(input);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      if (issue.code === "unrecognized_keys") {
+        for (const k of issue.keys) {
+          const path = [...issue.path, k];
+          problems.push(`${keyPath(path)}: ${describe(valueAt(input, path))} is not a known setting; expected one of ${knownKeys(issue.path).join(", ")}`);
+        }
+      } else {
+        problems.push(`${keyPath(issue.path)}: ${describe(valueAt(input, issue.path))} ${issue.message}`);
+      }
+    }
+  }
+
+  // Cross-field checks run on whatever prefixes are readable, so one error still lists everything.
+  const prefixes = { input: "input/", output: "output/", requests: "requests/" } as Record<string, unknown>;
+  for (const name of Object.keys(prefixes)) {
+    const v = valueAt(input, ["prefixes", name]);
+    if (v !== undefined) prefixes[name] = v;
+  }
+  const pairs = [["input", "output"], ["input", "requests"], ["output", "requests"]] as const;
+  for (const [an, bn] of pairs) {
+    const a = prefixes[an], b = prefixes[bn];
+    if (typeof a === "string" && typeof b === "string" && prefixesOverlap(a, b)) {
+      problems.push(`${CONFIG_NAMESPACE}:prefixes.${bn}: ${describe(b)} overlaps prefixes.${an} ${describe(a)}; expected disjoint prefixes (runtime output or requests under the input prefix would re-trigger runs)`);
+    }
+  }
+  if (!result.success || problems.length) throw new StackConfigError(problems);
+  const c = result.data;
+
+  const jobPrefix = c.transform.jobNamePrefix ?? `fuxi-${opts.stack}`;
+  if (c.transform.jobNamePrefix === undefined && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobPrefix) || jobPrefix.length > 40) {
+    problems.push(`${CONFIG_NAMESPACE}:transform.jobNamePrefix: (missing) cannot default to ${describe(jobPrefix)} for stack ${describe(opts.stack)}; expected it set explicitly to 1-40 characters a-z, 0-9 and single hyphens`);
+  }
+  if (!c.runtime.providers.includes("cuda") && !c.runtime.allowCpu) {
+    problems.push(`${CONFIG_NAMESPACE}:runtime.providers: ${describe(c.runtime.providers)} has no GPU provider; expected "cuda" in the list (or runtime.allowCpu: true)`);
+  }
+  if (problems.length) throw new StackConfigError(problems);
+
+  const m = MODEL_URI.exec(c.model.artifacts)!;
+  return {
+    ...c,
+    stack: opts.stack,
+    region,
+    model: { uri: c.model.artifacts, bucket: m[1]!, key: m[2]!, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
+    transform: { ...c.transform, jobNamePrefix: jobPrefix },
+    image: { ...c.image, baseImage: c.image.baseImage ?? defaultBaseImage(region) },
+    secretKeys,
+  };
+}
