@@ -1,0 +1,167 @@
+// zod/mini rather than classic zod: it tree-shakes, keeping the Lambda bundle small.
+import * as z from "zod/mini";
+
+/** Variables the trigger Lambda reads (docs/contract.md, "Trigger Lambda environment"). */
+export const TRIGGER_REQUIRED_ENV_NAMES = [
+  "STACK_NAME",
+  "DATA_BUCKET",
+  "INPUT_PREFIX",
+  "OUTPUT_PREFIX",
+  "REQUESTS_PREFIX",
+  "JOB_NAME_PREFIX",
+  "MODEL_NAME",
+  "CASCADE_STEPS",
+  "OUTPUT_COMPRESSION",
+  "TRANSFORM_INSTANCE_TYPE",
+  "TRANSFORM_INSTANCE_COUNT",
+  "INVOCATION_TIMEOUT_SECONDS",
+  "INVOCATION_MAX_RETRIES",
+] as const;
+export const TRIGGER_OPTIONAL_ENV_NAMES = ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE"] as const;
+export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTIONAL_ENV_NAMES] as const;
+export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
+
+export interface TriggerConfig {
+  stackName: string;
+  dataBucket: string;
+  inputPrefix: string;
+  outputPrefix: string;
+  requestsPrefix: string;
+  jobNamePrefix: string;
+  modelName: string;
+  cascadeSteps: number[];
+  outputCompression: "none" | "gzip";
+  instanceType: string;
+  instanceCount: number;
+  invocationTimeoutSeconds: number;
+  invocationMaxRetries: number;
+  transformAmiVersion?: string;
+  s3ForcePathStyle: boolean;
+}
+
+export const JOB_NAME_PREFIX_MAX_LENGTH = 40;
+
+/** SageMaker's name pattern (job and model names). */
+export const SAGEMAKER_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+
+const PREFIX_PATTERN = /^$|^[^/].*\/$/;
+
+const required = (name: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? `${name} is not set` : `${name} must be a string`) });
+
+const matching = (name: string, pattern: RegExp, message: string) => required(name).check(z.regex(pattern, message));
+
+const prefix = (name: string) =>
+  matching(name, PREFIX_PATTERN, `${name} must be empty or end with "/" (and not start with "/")`);
+
+const integer = (name: string, min: number, max: number) => {
+  const message = `${name} must be a whole number from ${min} to ${max}`;
+  return z.pipe(
+    matching(name, /^\d+$/, message),
+    z.transform(Number).check(z.refine((n: number) => n >= min && n <= max, message)),
+  );
+};
+
+/** Rules of docs/contract.md for `cascadeSteps`; null when valid, else what is wrong. */
+export function cascadeStepsFault(steps: readonly number[]): string | null {
+  if (steps.length < 1 || steps.length > 3) return `has ${steps.length} stages, expected 1 to 3`;
+  if (steps.some((n) => !Number.isInteger(n) || n < 0)) return "must be non-negative whole numbers";
+  if (steps.slice(0, -1).some((n) => n > 20)) return "every stage but the last must be at most 20 steps";
+  const total = steps.reduce((a, b) => a + b, 0);
+  if (total < 1 || total > 100) return `sums to ${total} steps, expected 1 to 100`;
+  return null;
+}
+
+const cascadeSteps = z.pipe(
+  matching("CASCADE_STEPS", /^\d+(,\d+){0,2}$/, 'CASCADE_STEPS must be 1 to 3 comma-separated whole numbers, e.g. "20,20,20"'),
+  z.transform((text: string) => text.split(",").map(Number)).check(
+    z.superRefine((steps: number[], ctx) => {
+      const fault = cascadeStepsFault(steps);
+      if (fault) ctx.issues.push({ code: "custom", message: `CASCADE_STEPS ${fault}`, input: steps });
+    }),
+  ),
+);
+
+const schema = z.object({
+    STACK_NAME: matching(
+      "STACK_NAME",
+      /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,256}$/u,
+      "STACK_NAME must be 1-256 characters valid in an AWS tag value",
+    ),
+    DATA_BUCKET: matching(
+      "DATA_BUCKET",
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      "DATA_BUCKET must be an S3 bucket name (3-63 of a-z 0-9 . -)",
+    ),
+    INPUT_PREFIX: prefix("INPUT_PREFIX"),
+    OUTPUT_PREFIX: prefix("OUTPUT_PREFIX"),
+    REQUESTS_PREFIX: prefix("REQUESTS_PREFIX"),
+    JOB_NAME_PREFIX: matching(
+      "JOB_NAME_PREFIX",
+      new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,${JOB_NAME_PREFIX_MAX_LENGTH - 1}}$`),
+      `JOB_NAME_PREFIX must be 1-${JOB_NAME_PREFIX_MAX_LENGTH} of a-z A-Z 0-9 -, starting with a letter or digit`,
+    ),
+    MODEL_NAME: matching("MODEL_NAME", SAGEMAKER_NAME_PATTERN, "MODEL_NAME must be a SageMaker model name"),
+    CASCADE_STEPS: cascadeSteps,
+    OUTPUT_COMPRESSION: z.enum(["none", "gzip"], {
+      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : 'OUTPUT_COMPRESSION must be "none" or "gzip"'),
+    }),
+    TRANSFORM_INSTANCE_TYPE: matching(
+      "TRANSFORM_INSTANCE_TYPE",
+      /^ml\.[a-z0-9]+\.[a-z0-9]+$/,
+      'TRANSFORM_INSTANCE_TYPE must be a SageMaker instance type such as "ml.g4dn.xlarge"',
+    ),
+    TRANSFORM_INSTANCE_COUNT: integer("TRANSFORM_INSTANCE_COUNT", 1, 100),
+    INVOCATION_TIMEOUT_SECONDS: integer("INVOCATION_TIMEOUT_SECONDS", 1, 3600),
+    INVOCATION_MAX_RETRIES: integer("INVOCATION_MAX_RETRIES", 0, 3),
+    // Empty counts as unset: infrastructure code often writes "" for "no value".
+    TRANSFORM_AMI_VERSION: z.optional(
+      matching("TRANSFORM_AMI_VERSION", /^$|^[a-z0-9][a-z0-9-]{0,62}$/, 'TRANSFORM_AMI_VERSION must look like "al2-ami-sagemaker-batch-gpu-535"'),
+    ),
+    S3_FORCE_PATH_STYLE: z.optional(
+      z.enum(["", "true", "false"], { error: () => 'S3_FORCE_PATH_STYLE must be "true" or "false" when set' }),
+    ),
+  });
+
+/** Checked apart from the schema so that it is reported together with faults in other variables. */
+function prefixOverlapFault(env: Record<string, string | undefined>): string | null {
+  const [a, b] = [env.INPUT_PREFIX, env.OUTPUT_PREFIX];
+  if (a === undefined || b === undefined || !PREFIX_PATTERN.test(a) || !PREFIX_PATTERN.test(b)) return null;
+  if (!a.startsWith(b) && !b.startsWith(a)) return null;
+  return `INPUT_PREFIX "${a}" and OUTPUT_PREFIX "${b}" overlap: runtime output could trigger new jobs`;
+}
+
+export class TriggerEnvError extends Error {
+  constructor(readonly faults: string[]) {
+    super(`invalid trigger Lambda environment: ${faults.join("; ")}`);
+    this.name = "TriggerEnvError";
+  }
+}
+
+/** Validates every variable at once; the error names each bad one. */
+export function readTriggerEnv(env: Record<string, string | undefined>): TriggerConfig {
+  const picked = Object.fromEntries(TRIGGER_ENV_NAMES.map((name) => [name, env[name]]));
+  const parsed = schema.safeParse(picked);
+  const faults = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
+  const overlap = prefixOverlapFault(picked);
+  if (overlap) faults.push(overlap);
+  if (!parsed.success || faults.length > 0) throw new TriggerEnvError(faults);
+  const v = parsed.data;
+  return {
+    stackName: v.STACK_NAME,
+    dataBucket: v.DATA_BUCKET,
+    inputPrefix: v.INPUT_PREFIX,
+    outputPrefix: v.OUTPUT_PREFIX,
+    requestsPrefix: v.REQUESTS_PREFIX,
+    jobNamePrefix: v.JOB_NAME_PREFIX,
+    modelName: v.MODEL_NAME,
+    cascadeSteps: v.CASCADE_STEPS,
+    outputCompression: v.OUTPUT_COMPRESSION,
+    instanceType: v.TRANSFORM_INSTANCE_TYPE,
+    instanceCount: v.TRANSFORM_INSTANCE_COUNT,
+    invocationTimeoutSeconds: v.INVOCATION_TIMEOUT_SECONDS,
+    invocationMaxRetries: v.INVOCATION_MAX_RETRIES,
+    ...(v.TRANSFORM_AMI_VERSION ? { transformAmiVersion: v.TRANSFORM_AMI_VERSION } : {}),
+    s3ForcePathStyle: v.S3_FORCE_PATH_STYLE === "true",
+  };
+}
