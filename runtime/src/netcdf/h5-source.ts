@@ -1,0 +1,109 @@
+import type { H5 } from "./h5";
+import type { AttributeValue, SourceFile, SourceType, SourceVariable } from "./source";
+
+type H5File = InstanceType<H5["File"]>;
+type H5Dataset = InstanceType<H5["Dataset"]>;
+type H5Metadata = H5Dataset["metadata"];
+
+/** netCDF-C marks dimensions that have no coordinate variable with this NAME on the dimension scale. */
+const DIM_WITHOUT_VARIABLE = "This is a netCDF dimension but not a netCDF variable";
+
+const H5T_INTEGER = 0;
+const H5T_FLOAT = 1;
+const H5T_STRING = 3;
+
+function sourceType(meta: H5Metadata): SourceType {
+  if (meta.type === H5T_FLOAT) return meta.size === 4 ? "float" : meta.size === 8 ? "double" : "other";
+  if (meta.type === H5T_INTEGER) {
+    const names: Record<number, [SourceType, SourceType]> = { 1: ["byte", "ubyte"], 2: ["short", "ushort"], 4: ["int", "uint"], 8: ["int64", "uint64"] };
+    const pair = names[meta.size];
+    return pair ? pair[meta.signed ? 0 : 1] : "other";
+  }
+  if (meta.type === H5T_STRING) return !meta.vlen && meta.size === 1 ? "char" : "string";
+  return "other";
+}
+
+function attributeValue(value: unknown): AttributeValue | undefined {
+  if (typeof value === "string" || typeof value === "number" || typeof value === "bigint") return value;
+  if (ArrayBuffer.isView(value)) {
+    const list = Array.from(value as unknown as ArrayLike<number | bigint>);
+    return list.length === 1 ? list[0] : list;
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === "string" || typeof v === "number" || typeof v === "bigint")) {
+    return value.length === 1 ? (value[0] as string | number | bigint) : (value as (string | number | bigint)[]);
+  }
+  return undefined;
+}
+
+/** Reads the netCDF view of an HDF5 file: root-group datasets, dimensions from attached dimension scales. */
+export function h5Source(h5: H5, file: H5File): SourceFile {
+  const module = h5.Module;
+  const datasets = new Map<string, H5Dataset>();
+  for (const name of file.keys()) {
+    const entity = file.get(name);
+    if (entity instanceof h5.Dataset) datasets.set(name, entity);
+  }
+
+  const attrNames = (dataset: H5Dataset) => new Set(module.get_attribute_names(dataset.file_id, dataset.path));
+  const readAttr = (dataset: H5Dataset, names: Set<string>, name: string) =>
+    names.has(name) ? attributeValue(dataset.get_attribute(name, false)) : undefined;
+
+  const variables: SourceVariable[] = [];
+  for (const [name, dataset] of datasets) {
+    const names = attrNames(dataset);
+    const scaleName = readAttr(dataset, names, "NAME");
+    if (typeof scaleName === "string" && scaleName.startsWith(DIM_WITHOUT_VARIABLE)) continue;
+    const meta = dataset.metadata;
+    const shape = meta.shape ?? [];
+    const dims = shape.map((_, axis) => {
+      const scales = names.has("DIMENSION_LIST") ? dataset.get_attached_scales(axis) : [];
+      // A dimension scale is its own (and only) dimension; otherwise netCDF names the dimension after the scale.
+      if (scales.length === 0) return names.has("CLASS") && shape.length === 1 ? name : `<unnamed dimension ${axis} of ${name}>`;
+      return scales[0].replace(/^\//, "");
+    });
+    variables.push({
+      name,
+      dims,
+      shape,
+      type: sourceType(meta),
+      attr: (attrName) => readAttr(dataset, names, attrName),
+    });
+  }
+
+  const datasetOf = (variable: SourceVariable) => {
+    const dataset = datasets.get(variable.name);
+    if (!dataset) throw new Error(`no dataset ${variable.name}`);
+    return dataset;
+  };
+
+  return {
+    format: "netCDF-4/HDF5",
+    variables,
+    readNumbers(variable) {
+      const value = datasetOf(variable).value;
+      if (!ArrayBuffer.isView(value)) throw new Error(`${variable.name} is not numeric`);
+      return Float64Array.from(value as unknown as ArrayLike<number | bigint>, Number);
+    },
+    readStrings(variable) {
+      const value = datasetOf(variable).value;
+      if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new Error(`${variable.name} is not text`);
+      const strings = value as string[];
+      if (variable.type !== "char" || variable.shape.length !== 2) return strings.map((s) => s.replace(/[\0 ]+$/, ""));
+      const width = variable.shape[1];
+      return Array.from({ length: variable.shape[0] }, (_, row) => strings.slice(row * width, (row + 1) * width).join("").replace(/[\0 ]+$/, ""));
+    },
+    readFloat32(variable, into) {
+      const dataset = datasetOf(variable);
+      const [leading, ...rest] = variable.shape;
+      const frame = rest.reduce((a, b) => a * b, 1);
+      // One leading index per read keeps the WASM heap at one frame, not the whole (up to 1.2 GB) array.
+      for (let index = 0; index < leading; index++) {
+        const part = dataset.slice([[index, index + 1]]);
+        if (!(part instanceof Float32Array || part instanceof Float64Array) || part.length !== frame) {
+          throw new Error(`${variable.name}: unexpected slice of ${index}`);
+        }
+        into.set(part, index * frame);
+      }
+    },
+  };
+}
