@@ -1,0 +1,262 @@
+// One forecast run: idempotency check, input decode, resume point, the cascade loop with encode and
+// upload overlapping the next step, and the _SUCCESS manifest written last.
+import { createHash } from "node:crypto";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Logger } from "pino";
+import { leadHours, stageSchedule, stepFileName, STAGE_NAMES } from "./cascade";
+import { Codec } from "./codec";
+import { InputFault } from "./errors";
+import type { InferenceEngine } from "./inference";
+import type { ModelFile } from "./model-store";
+import { parseS3Uri, type ForecastRequest, type S3Location } from "./request";
+import { deleteObject, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes } from "./s3";
+import { timeEmbedding } from "./time-embedding";
+import type { FuxiInput } from "./netcdf";
+
+export const MANIFEST_NAME = "_SUCCESS";
+/** S3 user metadata on every step file: the fingerprint of the run that wrote it (for resuming). */
+export const FINGERPRINT_METADATA = "fuxi-fingerprint";
+const CHANNELS = 70;
+
+export interface StepRecord {
+  step: number;
+  lead: number;
+  stage: string;
+  file: string;
+  bytes: number;
+  /** True when the file was written by an earlier, interrupted invocation. */
+  resumed: boolean;
+  runMs?: number;
+  loadMs?: number;
+  encodeMs?: number;
+  uploadMs?: number;
+}
+
+export interface Manifest {
+  version: 1;
+  runId: string;
+  jobName: string;
+  fingerprint: string;
+  input: string;
+  inputETag: string;
+  initTime: string;
+  outputPrefix: string;
+  cascadeSteps: number[];
+  outputFormat: "netcdf4";
+  compression: "none" | "gzip";
+  steps: number;
+  resumedFromStep: number;
+  grid: { lat: number; lon: number };
+  providers: string[];
+  models: ModelFile[];
+  files: StepRecord[];
+  startedAt: string;
+  finishedAt: string;
+  wallMs: number;
+}
+
+export interface RunContext {
+  s3: S3Client;
+  engine: InferenceEngine;
+  grid: { lat: number; lon: number };
+  models: ModelFile[];
+  providers: string[];
+  stepsInFlight: number;
+  log: Logger;
+  /** Aborted on SIGTERM: the loop stops at the next step boundary, finished steps are kept. */
+  signal: AbortSignal;
+}
+
+/** Everything that determines the output bytes; equal fingerprints produce identical files. */
+export function requestFingerprint(request: ForecastRequest, inputETag: string, models: ModelFile[]): string {
+  const identity = {
+    input: request.input,
+    inputETag,
+    cascadeSteps: request.cascadeSteps,
+    outputFormat: request.outputFormat,
+    compression: request.compression,
+    models: models.map((m) => `${m.file}:${m.sha256}`),
+  };
+  return createHash("sha256").update(JSON.stringify(identity)).digest("hex");
+}
+
+async function readManifest(s3: S3Client, location: S3Location): Promise<Manifest | undefined> {
+  try {
+    const bytes = await getObjectBytes(s3, location);
+    return JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest;
+  } catch (error) {
+    if (isNotFound(error) || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+/** Number of leading steps whose files exist and were written for this fingerprint. */
+async function completedSteps(s3: S3Client, output: S3Location, total: number, fingerprint: string): Promise<Map<number, number>> {
+  const existing = new Map((await listObjects(s3, output.bucket, output.key)).map((o) => [o.key, o.size]));
+  const sizes = new Map<number, number>();
+  for (let step = 0; step < total; step++) {
+    const key = output.key + stepFileName(step);
+    if (!existing.has(key)) break;
+    const head = await headObject(s3, { bucket: output.bucket, key });
+    if (!head || head.metadata[FINGERPRINT_METADATA] !== fingerprint) break;
+    sizes.set(step, head.size);
+  }
+  return sizes;
+}
+
+function frameOf(window: Float32Array, index: 0 | 1): Float32Array {
+  const size = window.length / 2;
+  return window.subarray(index * size, (index + 1) * size);
+}
+
+/** Rebuilds the window for step k from the files of steps k-2 and k-1 (out[:,0] == in[:,1]). */
+async function rebuildWindow(s3: S3Client, codec: Codec, output: S3Location, input: FuxiInput, k: number): Promise<Float32Array> {
+  const frameSize = input.data.length / 2;
+  const window = new Float32Array(2 * frameSize);
+  const readFrame = async (step: number): Promise<Float32Array> => {
+    const location = { bucket: output.bucket, key: output.key + stepFileName(step) };
+    const stepData = await codec.readStep(await getObjectBytes(s3, location), s3Uri(location));
+    if (stepData.data.length !== frameSize || stepData.leadHours !== leadHours(step)) {
+      throw new InputFault(s3Uri(location), `cannot resume from it: ${stepData.data.length} values at lead ${stepData.leadHours} h, expected ${frameSize} at ${leadHours(step)} h`);
+    }
+    return stepData.data;
+  };
+  window.set(k >= 2 ? await readFrame(k - 2) : frameOf(input.data, 1), 0);
+  window.set(await readFrame(k - 1), frameSize);
+  return window;
+}
+
+export async function runForecast(context: RunContext, request: ForecastRequest): Promise<Manifest> {
+  const { s3, engine, grid, log } = context;
+  const started = Date.now();
+  const inputLocation = parseS3Uri(request.input, "input");
+  const output = parseS3Uri(request.outputPrefix, "outputPrefix");
+  const manifestLocation = { bucket: output.bucket, key: output.key + MANIFEST_NAME };
+
+  const inputHead = await headObject(s3, inputLocation);
+  if (!inputHead) throw new InputFault(request.input, "object does not exist");
+  const inputETag = inputHead.etag;
+  const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models);
+
+  const previous = await readManifest(s3, manifestLocation);
+  if (previous?.fingerprint === fingerprint) {
+    log.info({ jobName: request.jobName, manifest: s3Uri(manifestLocation) }, "run already complete; returning its manifest");
+    return previous;
+  }
+  if (previous) {
+    // A manifest from a different request must not stand next to files being replaced.
+    log.info({ jobName: request.jobName, previousJob: previous.jobName }, "replacing the output of a different request");
+    await deleteObject(s3, manifestLocation);
+  }
+
+  const schedule = stageSchedule(request.cascadeSteps);
+  const total = schedule.length;
+  const frameSize = CHANNELS * grid.lat * grid.lon;
+  const reader = new Codec();
+  let input: FuxiInput;
+  let resumeFrom: number;
+  let resumedSizes: Map<number, number>;
+  try {
+    input = await reader.readInput(await getObjectBytes(s3, inputLocation), request.input, grid);
+    resumedSizes = await completedSteps(s3, output, total, fingerprint);
+    resumeFrom = resumedSizes.size;
+    if (resumeFrom > 0) log.info({ jobName: request.jobName, resumeFrom, total }, "resuming an interrupted run");
+    if (resumeFrom < total) {
+      await engine.setWindow(resumeFrom === 0 ? input.data : await rebuildWindow(s3, reader, output, input, resumeFrom));
+    }
+  } finally {
+    await reader.close(); // frees the WASM heap that held the whole input
+  }
+
+  const records: StepRecord[] = [];
+  for (const [step, bytes] of resumedSizes) {
+    records.push({ step, lead: leadHours(step), stage: STAGE_NAMES[schedule[step]], file: stepFileName(step), bytes, resumed: true });
+  }
+
+  const encoder = new Codec();
+  const freeFrames: Float32Array[] = [];
+  let framesAllocated = 0;
+  const inFlight = new Set<Promise<void>>();
+  let pipelineError: unknown;
+  const metadata = { [FINGERPRINT_METADATA]: fingerprint };
+
+  const finishStep = async (step: number, frame: Float32Array, runMs: number, loadMs: number): Promise<void> => {
+    const lead = leadHours(step);
+    const file = stepFileName(step);
+    const encodeStarted = performance.now();
+    const { bytes, frame: returned } = await encoder.encodeStep({
+      initTime: input.initTime,
+      leadHours: lead,
+      levels: input.levels,
+      lat: input.lat,
+      lon: input.lon,
+      data: frame,
+      compression: request.compression,
+    });
+    freeFrames.push(returned);
+    const encodeMs = performance.now() - encodeStarted;
+    const uploadStarted = performance.now();
+    await uploadBytes(s3, { bucket: output.bucket, key: output.key + file }, bytes, { contentType: "application/x-netcdf", metadata });
+    const uploadMs = performance.now() - uploadStarted;
+    const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes: bytes.length, resumed: false, runMs, loadMs, encodeMs, uploadMs };
+    records.push(record);
+    log.info(
+      { step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes: bytes.length, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      "step done",
+    );
+  };
+
+  try {
+    for (let step = resumeFrom; step < total; step++) {
+      while (inFlight.size >= context.stepsInFlight) await Promise.race(inFlight);
+      if (pipelineError !== undefined) throw pipelineError;
+      if (context.signal.aborted) throw new Error(`run stopped at step ${step} of ${total}: the container is shutting down`);
+      let frame = freeFrames.pop();
+      if (!frame) {
+        if (framesAllocated >= context.stepsInFlight) throw new Error("internal: no free frame buffer although fewer steps are in flight");
+        frame = new Float32Array(frameSize);
+        framesAllocated++;
+      }
+      const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step), frame);
+      const task: Promise<void> = finishStep(step, result.frame, result.runMs, result.loadMs)
+        .catch((error) => {
+          pipelineError ??= error;
+        })
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    }
+    await Promise.all(inFlight);
+    if (pipelineError !== undefined) throw pipelineError;
+  } finally {
+    await Promise.allSettled(inFlight);
+    await encoder.close();
+    await engine.releaseWindow();
+  }
+
+  records.sort((a, b) => a.step - b.step);
+  const manifest: Manifest = {
+    version: 1,
+    runId: request.runId,
+    jobName: request.jobName,
+    fingerprint,
+    input: request.input,
+    inputETag,
+    initTime: input.initTime.toISOString(),
+    outputPrefix: request.outputPrefix,
+    cascadeSteps: request.cascadeSteps,
+    outputFormat: request.outputFormat,
+    compression: request.compression,
+    steps: total,
+    resumedFromStep: resumeFrom,
+    grid,
+    providers: context.providers,
+    models: context.models,
+    files: records,
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    wallMs: Date.now() - started,
+  };
+  await uploadBytes(s3, manifestLocation, JSON.stringify(manifest, null, 2), { contentType: "application/json" });
+  log.info({ jobName: request.jobName, steps: total, resumedFromStep: resumeFrom, wallMs: manifest.wallMs }, "run complete");
+  return manifest;
+}

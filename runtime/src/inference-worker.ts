@@ -1,0 +1,168 @@
+// Worker thread that owns the ONNX Runtime sessions and the rolling window.
+// onnxruntime-node's session.run is synchronous native work (wrapped in setImmediate), so it must
+// not run on the main thread, where it would block /ping for the whole step.
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { serveRpc } from "./worker-rpc";
+import { STAGE_NAMES } from "./cascade";
+import type { Provider } from "./config";
+
+export interface InferenceInit {
+  modelDir: string;
+  providers: Provider[];
+  intraOpThreads: number | undefined;
+  keepAllStages: boolean;
+}
+
+export interface StageIo {
+  stage: string;
+  windowInput: string;
+  tembInput: string;
+  output: string;
+}
+
+export interface InferenceReady {
+  grid: { lat: number; lon: number };
+  stages: StageIo[];
+}
+
+export interface StepArgs {
+  stage: number;
+  temb: Float32Array;
+  /** Receives out[:, -1] ([70, lat, lon]); handed back with the result. */
+  frame: Float32Array;
+}
+
+export interface StepResult {
+  frame: Float32Array;
+  runMs: number;
+  loadMs: number;
+}
+
+const CHANNELS = 70;
+
+let settings: InferenceInit | undefined;
+let grid = { lat: 0, lon: 0 };
+let stageIo: StageIo[] = [];
+const sessions = new Map<number, ort.InferenceSession>();
+let window: Float32Array | undefined;
+
+function sessionOptions(init: InferenceInit): ort.InferenceSession.SessionOptions {
+  // Same settings as the reference code: no CPU arena, no memory pattern, few intra-op threads.
+  return {
+    executionProviders: init.providers.map((name) => (name === "cuda" ? { name: "cuda", deviceId: 0 } : { name: "cpu", useArena: false })),
+    enableCpuMemArena: false,
+    enableMemPattern: false,
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 3,
+    ...(init.intraOpThreads === undefined ? {} : { intraOpNumThreads: init.intraOpThreads }),
+  };
+}
+
+function modelPath(stage: number): string {
+  if (!settings) throw new Error("inference worker not initialised");
+  return join(settings.modelDir, `${STAGE_NAMES[stage]}.onnx`);
+}
+
+async function openSession(stage: number): Promise<ort.InferenceSession> {
+  const path = modelPath(stage);
+  try {
+    return await ort.InferenceSession.create(path, sessionOptions(settings!));
+  } catch (error) {
+    throw new Error(`cannot load model ${path} (with its weights file ${STAGE_NAMES[stage]}): ${(error as Error).message}`);
+  }
+}
+
+/** Reads the input/output names from the session and checks FuXi's shapes. */
+function describe(stage: number, session: ort.InferenceSession): { io: StageIo; grid: { lat: number; lon: number } } {
+  const path = modelPath(stage);
+  const tensors = session.inputMetadata.filter((m): m is ort.InferenceSession.TensorValueMetadata => m.isTensor);
+  const windowInput = tensors.find((m) => m.shape.length === 5);
+  const tembInput = tensors.find((m) => m.shape.length === 2);
+  if (session.inputNames.length !== 2 || !windowInput || !tembInput) {
+    throw new Error(`model ${path} must have two inputs, a 5-D window and a [1,12] time embedding; it has ${JSON.stringify(session.inputMetadata)}`);
+  }
+  if (windowInput.type !== "float32" || tembInput.type !== "float32") throw new Error(`model ${path} inputs must be float32`);
+  const [batch, frames, channels, lat, lon] = windowInput.shape;
+  if (batch !== 1 || frames !== 2 || channels !== CHANNELS) {
+    throw new Error(`model ${path} input ${windowInput.name} has shape ${JSON.stringify(windowInput.shape)}, expected [1,2,70,lat,lon]`);
+  }
+  if (session.outputNames.length < 1) throw new Error(`model ${path} has no output`);
+  const fixed = (d: number | string, fallback: number) => (typeof d === "number" ? d : fallback);
+  return {
+    io: { stage: STAGE_NAMES[stage], windowInput: windowInput.name, tembInput: tembInput.name, output: session.outputNames[0] },
+    grid: { lat: fixed(lat, 721), lon: fixed(lon, 1440) },
+  };
+}
+
+async function useStage(stage: number): Promise<{ session: ort.InferenceSession; loadMs: number }> {
+  const resident = sessions.get(stage);
+  if (resident) return { session: resident, loadMs: 0 };
+  const started = performance.now();
+  if (!settings!.keepAllStages) {
+    for (const [other, session] of sessions) {
+      await session.release();
+      sessions.delete(other);
+    }
+  }
+  const session = await openSession(stage);
+  sessions.set(stage, session);
+  return { session, loadMs: performance.now() - started };
+}
+
+serveRpc({
+  /** Loads every stage once (so /ping is healthy only when all three load), keeps the first resident. */
+  async init(init: InferenceInit) {
+    settings = init;
+    const described: StageIo[] = [];
+    for (let stage = 0; stage < STAGE_NAMES.length; stage++) {
+      const session = await openSession(stage);
+      const { io, grid: stageGrid } = describe(stage, session);
+      if (stage === 0) grid = stageGrid;
+      else if (stageGrid.lat !== grid.lat || stageGrid.lon !== grid.lon) {
+        throw new Error(`model ${modelPath(stage)} expects a ${stageGrid.lat}x${stageGrid.lon} grid but short.onnx expects ${grid.lat}x${grid.lon}`);
+      }
+      described.push(io);
+      if (stage === 0 || init.keepAllStages) sessions.set(stage, session);
+      else await session.release();
+    }
+    stageIo = described;
+    return { result: { grid, stages: stageIo } satisfies InferenceReady };
+  },
+
+  /** Sets the window [2, 70, lat, lon] the next step reads. */
+  async setWindow(args: { window: Float32Array }) {
+    const expected = 2 * CHANNELS * grid.lat * grid.lon;
+    if (args.window.length !== expected) throw new Error(`window has ${args.window.length} values, expected ${expected}`);
+    window = args.window;
+    return { result: null };
+  },
+
+  async step(args: StepArgs) {
+    if (!window) throw new Error("step called before setWindow");
+    const { session, loadMs } = await useStage(args.stage);
+    const io = stageIo[args.stage];
+    const feeds = {
+      [io.windowInput]: new ort.Tensor("float32", window, [1, 2, CHANNELS, grid.lat, grid.lon]),
+      [io.tembInput]: new ort.Tensor("float32", args.temb, [1, 12]),
+    };
+    const started = performance.now();
+    const outputs = await session.run(feeds);
+    const runMs = performance.now() - started;
+    const out = outputs[io.output];
+    const frameSize = CHANNELS * grid.lat * grid.lon;
+    if (out.type !== "float32" || out.size !== 2 * frameSize) {
+      throw new Error(`model ${io.stage} output ${io.output} is ${out.type} ${JSON.stringify(out.dims)}, expected float32 [1,2,70,${grid.lat},${grid.lon}]`);
+    }
+    // onnxruntime-node 1.30 hands every output back in a fresh ArrayBuffer (it copies even into
+    // pre-allocated fetches), so the returned tensor becomes the next window and the old one is dropped.
+    window = out.data as Float32Array;
+    args.frame.set(window.subarray(frameSize));
+    return { result: { frame: args.frame, runMs, loadMs } satisfies StepResult, transfer: [args.frame.buffer as ArrayBuffer] };
+  },
+
+  async releaseWindow() {
+    window = undefined;
+    return { result: null };
+  },
+});

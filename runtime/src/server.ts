@@ -1,0 +1,160 @@
+// The SageMaker container contract: GET /ping, GET /execution-parameters, POST /invocations.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Logger } from "pino";
+import type { RuntimeConfig } from "./config";
+import { BusyError, InputFault } from "./errors";
+import { runForecast, type Manifest } from "./forecast";
+import { InferenceEngine } from "./inference";
+import type { InferenceReady } from "./inference-worker";
+import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
+import { parseForecastRequest, RequestError, type ForecastRequest } from "./request";
+import { createS3Client } from "./s3";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export const EXECUTION_PARAMETERS = { MaxConcurrentTransforms: 1, BatchStrategy: "SINGLE_RECORD", MaxPayloadInMB: 1 };
+
+type Readiness = { state: "starting" } | { state: "ready"; models: ModelFile[]; ready: InferenceReady } | { state: "failed"; reason: string };
+
+export interface RunningServer {
+  port: number;
+  /** Resolves once models are loaded (or rejects with the reason /ping stays unhealthy). */
+  ready: Promise<void>;
+  /** Stops accepting, stops a running forecast at the next step boundary, ends the workers. */
+  shutdown(): Promise<void>;
+}
+
+function send(response: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    response.writeHead(status, { "content-length": 0 });
+    response.end();
+    return;
+  }
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  response.writeHead(status, { "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json", "content-length": Buffer.byteLength(text) });
+  response.end(text);
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    request.on("data", (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > MAX_BODY_BYTES) {
+        reject(new RequestError("", `body is larger than ${MAX_BODY_BYTES} bytes; the request is a small JSON object that points at S3`));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("error", reject);
+  });
+}
+
+export async function startServer(config: RuntimeConfig, log: Logger, env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
+  let readiness: Readiness = { state: "starting" };
+  let running: ForecastRequest | undefined;
+  const abort = new AbortController();
+  const engine = new InferenceEngine();
+  let s3: S3Client | undefined;
+  const client = () => (s3 ??= createS3Client(env));
+
+  const ready = (async () => {
+    try {
+      const dir = await locateModelFiles(config, client, log);
+      const models = await describeModelFiles(dir);
+      const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
+      readiness = { state: "ready", models, ready: inference };
+      log.info({ modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
+    } catch (error) {
+      const reason = (error as Error).message;
+      readiness = { state: "failed", reason };
+      log.error({ err: error, ...(error instanceof ModelFileError ? { file: error.file } : {}) }, `not ready: ${reason}`);
+      throw error;
+    }
+  })();
+  ready.catch(() => undefined);
+
+  async function invoke(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (readiness.state !== "ready") {
+      send(response, 503, { error: readiness.state === "failed" ? `not ready: ${readiness.reason}` : "models are still loading" });
+      return;
+    }
+    if (running) throw new BusyError(running.jobName);
+    const { models, ready: inference } = readiness;
+    const placeholder = { jobName: "(request being read)" } as ForecastRequest;
+    running = placeholder;
+    try {
+      const forecastRequest = parseForecastRequest(await readBody(request));
+      running = forecastRequest;
+      log.info({ jobName: forecastRequest.jobName, runId: forecastRequest.runId, input: forecastRequest.input, cascadeSteps: forecastRequest.cascadeSteps }, "invocation");
+      const manifest: Manifest = await runForecast(
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, log, signal: abort.signal },
+        forecastRequest,
+      );
+      send(response, 200, manifest);
+    } finally {
+      running = undefined;
+    }
+  }
+
+  const server: Server = createServer((request, response) => {
+    const route = `${request.method} ${request.url?.split("?")[0]}`;
+    if (route === "GET /ping") {
+      if (readiness.state === "ready") send(response, 200);
+      else send(response, 503, readiness.state === "failed" ? `not ready: ${readiness.reason}` : "models are still loading");
+      return;
+    }
+    if (route === "GET /execution-parameters") {
+      send(response, 200, EXECUTION_PARAMETERS);
+      return;
+    }
+    if (route === "POST /invocations") {
+      invoke(request, response).catch((error: unknown) => {
+        if (error instanceof BusyError) {
+          send(response, 429, { error: error.message });
+        } else if (error instanceof RequestError) {
+          log.warn({ field: error.field, fault: error.fault }, error.message);
+          send(response, 400, { error: error.message, field: error.field, fault: error.fault });
+        } else if (error instanceof InputFault) {
+          log.warn({ file: error.file, fault: error.fault }, error.message);
+          send(response, 400, { error: error.message, file: error.file, fault: error.fault });
+        } else {
+          log.error({ err: error }, "invocation failed");
+          send(response, 500, { error: (error as Error).message });
+        }
+      });
+      return;
+    }
+    send(response, 404, { error: `no route ${route}; this container serves GET /ping, GET /execution-parameters and POST /invocations` });
+  });
+  // A long run keeps the invocation open for up to an hour (InvocationsTimeoutInSeconds ≤ 3600).
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port }, "listening");
+
+  return {
+    port,
+    ready,
+    async shutdown() {
+      abort.abort();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await engine.close();
+      s3?.destroy();
+    },
+  };
+}
