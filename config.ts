@@ -322,3 +322,15 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
     secretKeys,
   };
 }
+
+/** Read and validate the running stack's config (throws StackConfigError before any resource exists). */
+export function readStackConfig(): StackConfig {
+  // Imported here so parseStackConfig stays usable without the Pulumi runtime.
+  const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+  // isConfigSecret is exported by the SDK's runtime but marked @internal (no public
+  // way to ask whether a key is secret); the alternative is a secret Output per key.
+  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+  const raw = pulumi.runtime.allConfig();
+  const secretKeys = Object.keys(raw).filter((k) => isConfigSecret(k));
+  return parseStackConfig({ stack: pulumi.getStack(), region: raw["aws:region"] ?? "", raw, secretKeys });
+}

@@ -1,0 +1,119 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { AwsContext, Tags } from "./context";
+import { arn } from "./partition";
+
+/** EventBridge pattern: this stack's transform jobs ending Failed or Stopped. */
+export function transformJobFailurePattern(jobNamePrefix: string) {
+  return {
+    source: ["aws.sagemaker"],
+    "detail-type": ["SageMaker Transform Job State Change"],
+    detail: {
+      TransformJobStatus: ["Failed", "Stopped"],
+      TransformJobName: [{ prefix: `${jobNamePrefix}-` }],
+    },
+  };
+}
+
+export interface AlertsArgs {
+  ctx: AwsContext;
+  /** Base of the alarm names; the topic policy admits alarms named `<namePrefix>-*`. */
+  namePrefix: string;
+  jobNamePrefix: string;
+  functionName: pulumi.Input<string>;
+  failureQueueName: pulumi.Input<string>;
+  /** Secret when the stack stores fuxi:alerts as a secret. */
+  emails: pulumi.Input<string>[];
+  tags: Tags;
+}
+
+/** SNS topic (e-mail subscriptions) fed by an EventBridge rule and two CloudWatch alarms. */
+export class Alerts extends pulumi.ComponentResource {
+  readonly topicArn: pulumi.Output<string>;
+
+  constructor(name: string, args: AlertsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fuxi:monitoring:Alerts", name, {}, opts);
+    const child = { parent: this };
+    const { ctx } = args;
+    const topic = new aws.sns.Topic(`${name}-topic`, { tags: args.tags }, child);
+    args.emails.forEach((email, i) => {
+      new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, child);
+    });
+
+    const rule = new aws.cloudwatch.EventRule(`${name}-transform-failed`, {
+      description: `SageMaker transform jobs ${args.jobNamePrefix}-* that failed or were stopped`,
+      eventPattern: JSON.stringify(transformJobFailurePattern(args.jobNamePrefix)),
+      tags: args.tags,
+    }, child);
+
+    const alarmNamePattern = `${args.namePrefix}-*`;
+    // Replaces the default topic policy: only this rule and this stack's alarms may publish.
+    const topicPolicy = new aws.sns.TopicPolicy(`${name}-topic-policy`, {
+      arn: topic.arn,
+      policy: pulumi.all([topic.arn, rule.arn]).apply(([topicArn, ruleArn]) => JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "TransformJobFailureRule",
+            Effect: "Allow",
+            Principal: { Service: ctx.facts.principals.events },
+            Action: ["sns:Publish"],
+            Resource: topicArn,
+            Condition: { ArnEquals: { "aws:SourceArn": ruleArn } },
+          },
+          {
+            Sid: "StackAlarms",
+            Effect: "Allow",
+            Principal: { Service: ctx.facts.principals.cloudwatch },
+            Action: ["sns:Publish"],
+            Resource: topicArn,
+            Condition: {
+              ArnLike: { "aws:SourceArn": arn(ctx, "cloudwatch", `alarm:${alarmNamePattern}`) },
+              StringEquals: { "aws:SourceAccount": ctx.accountId },
+            },
+          },
+        ],
+      })),
+    }, child);
+
+    new aws.cloudwatch.EventTarget(`${name}-transform-failed-target`, {
+      rule: rule.name,
+      arn: topic.arn,
+    }, { parent: this, dependsOn: [topicPolicy] });
+
+    new aws.cloudwatch.MetricAlarm(`${name}-trigger-errors`, {
+      name: `${args.namePrefix}-trigger-errors`,
+      alarmDescription: "The trigger Lambda reported errors (see its log group).",
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+      dimensions: { FunctionName: args.functionName },
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [topic.arn],
+      tags: args.tags,
+    }, child);
+
+    new aws.cloudwatch.MetricAlarm(`${name}-failed-deliveries`, {
+      name: `${args.namePrefix}-failed-deliveries`,
+      alarmDescription: "S3 events the trigger Lambda gave up on are waiting in the failure queue.",
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: args.failureQueueName },
+      statistic: "Maximum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [topic.arn],
+      tags: args.tags,
+    }, child);
+
+    this.topicArn = topic.arn;
+    this.registerOutputs({ topicArn: this.topicArn });
+  }
+}

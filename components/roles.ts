@@ -1,0 +1,273 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { AwsContext, Tags } from "./context";
+import { arn, s3Arn } from "./partition";
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow" | "Deny";
+  Action: string[];
+  /** Absent only in trust policies. */
+  Resource?: string | string[];
+  Principal?: Record<string, string>;
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: PolicyStatement[];
+}
+
+export interface Prefixes {
+  input: string;
+  output: string;
+  requests: string;
+}
+
+export interface ModelLocation {
+  bucket: string;
+  key: string;
+  kind: "prefix" | "archive";
+}
+
+export function assumeRolePolicy(servicePrincipal: string): PolicyDocument {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Sid: "AssumeByService", Effect: "Allow", Principal: { Service: servicePrincipal }, Action: ["sts:AssumeRole"] }],
+  };
+}
+
+/** What SageMaker Batch Transform and the FuXi runtime do with the execution role. */
+export function sageMakerExecutionPolicy(p: {
+  ctx: AwsContext;
+  bucket: string;
+  prefixes: Prefixes;
+  model: ModelLocation;
+  repositoryArn: string;
+  jobNamePrefix: string;
+}): PolicyDocument {
+  const { ctx, bucket, prefixes } = p;
+  const part = ctx.partition;
+  const logGroup = "/aws/sagemaker/TransformJobs";
+  const statements: PolicyStatement[] = [
+    {
+      Sid: "ReadRequestsAndInput",
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: [s3Arn(part, bucket, `${prefixes.requests}*`), s3Arn(part, bucket, `${prefixes.input}*`)],
+    },
+    {
+      Sid: "ListDataPrefixes",
+      Effect: "Allow",
+      Action: ["s3:ListBucket"],
+      Resource: s3Arn(part, bucket),
+      Condition: { StringLike: { "s3:prefix": [`${prefixes.requests}*`, `${prefixes.input}*`, `${prefixes.output}*`] } },
+    },
+    {
+      Sid: "WriteOutput",
+      Effect: "Allow",
+      Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+      Resource: s3Arn(part, bucket, `${prefixes.output}*`),
+    },
+    {
+      Sid: "ReadModelArtifacts",
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: s3Arn(part, p.model.bucket, p.model.kind === "archive" ? p.model.key : `${p.model.key}*`),
+    },
+    {
+      Sid: "PullRuntimeImage",
+      Effect: "Allow",
+      Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+      Resource: p.repositoryArn,
+    },
+    {
+      // GetAuthorizationToken has no resource type: AWS requires "*".
+      Sid: "EcrLogin",
+      Effect: "Allow",
+      Action: ["ecr:GetAuthorizationToken"],
+      Resource: "*",
+    },
+    {
+      Sid: "TransformJobLogGroup",
+      Effect: "Allow",
+      Action: ["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+      Resource: arn(ctx, "logs", `log-group:${logGroup}:*`),
+    },
+    {
+      Sid: "TransformJobLogStreams",
+      Effect: "Allow",
+      Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      Resource: arn(ctx, "logs", `log-group:${logGroup}:log-stream:${p.jobNamePrefix}-*`),
+    },
+    {
+      // PutMetricData has no resource type: AWS requires "*"; the namespace condition scopes it.
+      Sid: "TransformJobMetrics",
+      Effect: "Allow",
+      Action: ["cloudwatch:PutMetricData"],
+      Resource: "*",
+      Condition: { StringEquals: { "cloudwatch:namespace": logGroup } },
+    },
+  ];
+  if (p.model.kind === "prefix") {
+    statements.push({
+      Sid: "ListModelArtifacts",
+      Effect: "Allow",
+      Action: ["s3:ListBucket"],
+      Resource: s3Arn(part, p.model.bucket),
+      Condition: { StringLike: { "s3:prefix": [`${p.model.key}*`] } },
+    });
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+/** What the trigger Lambda (trigger/handler.ts) does. */
+export function triggerFunctionPolicy(p: {
+  ctx: AwsContext;
+  bucket: string;
+  prefixes: Prefixes;
+  jobNamePrefix: string;
+  modelName: string;
+  sageMakerRoleArn: string;
+  logGroupArn: string;
+  failureQueueArn: string;
+}): PolicyDocument {
+  const { ctx, bucket, prefixes } = p;
+  const part = ctx.partition;
+  // SageMaker ARNs carry names in lower case.
+  const jobArn = arn(ctx, "sagemaker", `transform-job/${p.jobNamePrefix.toLowerCase()}-*`);
+  const modelArn = arn(ctx, "sagemaker", `model/${p.modelName.toLowerCase()}`);
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "OwnLogGroup",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: `${p.logGroupArn}:*`,
+      },
+      {
+        // Unconditioned on the one bucket: HeadObject of a missing request object
+        // answers 404 (not 403) only with ListBucket, and S3 evaluates that check
+        // without an s3:prefix, so a prefix condition would turn "absent" into AccessDenied.
+        Sid: "ListDataBucket",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: s3Arn(part, bucket),
+      },
+      {
+        Sid: "ReadInputAndRequests",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: [s3Arn(part, bucket, `${prefixes.input}*`), s3Arn(part, bucket, `${prefixes.requests}*`)],
+      },
+      {
+        Sid: "WriteRequestsAndFailureMarkers",
+        Effect: "Allow",
+        Action: ["s3:PutObject"],
+        Resource: [s3Arn(part, bucket, `${prefixes.requests}*`), s3Arn(part, bucket, `${prefixes.output}*/_FAILED.json`)],
+      },
+      {
+        Sid: "StartTransformJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:AddTags"],
+        Resource: jobArn,
+      },
+      {
+        Sid: "UseForecastModel",
+        Effect: "Allow",
+        Action: ["sagemaker:CreateTransformJob"],
+        Resource: modelArn,
+      },
+      {
+        Sid: "PassExecutionRoleToSageMaker",
+        Effect: "Allow",
+        Action: ["iam:PassRole"],
+        Resource: p.sageMakerRoleArn,
+        Condition: { StringEquals: { "iam:PassedToService": ctx.facts.principals.sagemaker } },
+      },
+      {
+        Sid: "OnFailureDestination",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: p.failureQueueArn,
+      },
+    ],
+  };
+}
+
+function trustPolicyJson(principal: string): string {
+  return JSON.stringify(assumeRolePolicy(principal));
+}
+
+export interface SageMakerExecutionRoleArgs {
+  ctx: AwsContext;
+  bucketName: pulumi.Input<string>;
+  prefixes: Prefixes;
+  model: ModelLocation;
+  repositoryArn: pulumi.Input<string>;
+  jobNamePrefix: string;
+  tags: Tags;
+}
+
+/** The role SageMaker assumes for the model and its transform jobs. */
+export class SageMakerExecutionRole extends pulumi.ComponentResource {
+  readonly roleArn: pulumi.Output<string>;
+  readonly roleName: pulumi.Output<string>;
+  /** The inline policy; depend on it before anything runs under the role. */
+  readonly policy: aws.iam.RolePolicy;
+
+  constructor(name: string, args: SageMakerExecutionRoleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fuxi:iam:SageMakerExecutionRole", name, {}, opts);
+    const role = new aws.iam.Role(name, {
+      description: `SageMaker execution role for FuXi transform jobs ${args.jobNamePrefix}-*`,
+      assumeRolePolicy: trustPolicyJson(args.ctx.facts.principals.sagemaker),
+      tags: args.tags,
+    }, { parent: this });
+    this.policy = new aws.iam.RolePolicy(`${name}-policy`, {
+      role: role.name,
+      policy: pulumi.all([args.bucketName, args.repositoryArn]).apply(([bucket, repositoryArn]) =>
+        JSON.stringify(sageMakerExecutionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, model: args.model, repositoryArn, jobNamePrefix: args.jobNamePrefix })),
+      ),
+    }, { parent: this });
+    this.roleArn = role.arn;
+    this.roleName = role.name;
+    this.registerOutputs({ roleArn: this.roleArn, roleName: this.roleName });
+  }
+}
+
+export interface TriggerFunctionRoleArgs {
+  ctx: AwsContext;
+  bucketName: pulumi.Input<string>;
+  prefixes: Prefixes;
+  jobNamePrefix: string;
+  modelName: pulumi.Input<string>;
+  sageMakerRoleArn: pulumi.Input<string>;
+  logGroupArn: pulumi.Input<string>;
+  failureQueueArn: pulumi.Input<string>;
+  tags: Tags;
+}
+
+/** The trigger Lambda's execution role. */
+export class TriggerFunctionRole extends pulumi.ComponentResource {
+  readonly roleArn: pulumi.Output<string>;
+  readonly policy: aws.iam.RolePolicy;
+
+  constructor(name: string, args: TriggerFunctionRoleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("fuxi:iam:TriggerFunctionRole", name, {}, opts);
+    const role = new aws.iam.Role(name, {
+      description: `Trigger Lambda role: starts FuXi transform jobs ${args.jobNamePrefix}-*`,
+      assumeRolePolicy: trustPolicyJson(args.ctx.facts.principals.lambda),
+      tags: args.tags,
+    }, { parent: this });
+    this.policy = new aws.iam.RolePolicy(`${name}-policy`, {
+      role: role.name,
+      policy: pulumi
+        .all([args.bucketName, args.modelName, args.sageMakerRoleArn, args.logGroupArn, args.failureQueueArn])
+        .apply(([bucket, modelName, sageMakerRoleArn, logGroupArn, failureQueueArn]) =>
+          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelName, sageMakerRoleArn, logGroupArn, failureQueueArn })),
+        ),
+    }, { parent: this });
+    this.roleArn = role.arn;
+    this.registerOutputs({ roleArn: this.roleArn });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * FuXi on SageMaker Batch Transform: one stack = one data bucket, one runtime
+ * image, one model and the S3 → Lambda trigger, with alerts.
+ * Config: config.ts (validated before anything is created). Deploying: docs/deploy.md.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { join } from "node:path";
+import { readStackConfig } from "./config";
+import { Alerts } from "./components/alerts";
+import type { AwsContext } from "./components/context";
+import { DataBucket } from "./components/dataBucket";
+import { ForecastModel } from "./components/forecastModel";
+import { InferenceImage } from "./components/inferenceImage";
+import { partitionFacts } from "./components/partition";
+import { SageMakerExecutionRole } from "./components/roles";
+import { Trigger } from "./components/trigger";
+
+async function awsContext(): Promise<AwsContext> {
+  const [partition, region, identity] = await Promise.all([aws.getPartition(), aws.getRegion(), aws.getCallerIdentity()]);
+  return { partition: partition.partition, region: region.region, accountId: identity.accountId, facts: partitionFacts(partition.partition) };
+}
+
+export = async () => {
+  const cfg = readStackConfig();
+  const ctx = await awsContext();
+  const base = cfg.transform.jobNamePrefix;
+  const tags = { ...cfg.tags, "fuxi:stack": cfg.stack, "fuxi:project": pulumi.getProject() };
+  const { prefixes } = cfg;
+
+  const data = new DataBucket(`${base}-data`, {
+    ctx,
+    existingName: cfg.dataBucket.existingName,
+    forceDestroy: cfg.dataBucket.forceDestroy,
+    requestsPrefix: prefixes.requests,
+    requestExpiryDays: cfg.dataBucket.requestExpiryDays,
+    abortMultipartAfterDays: cfg.dataBucket.abortMultipartAfterDays,
+    tags,
+  });
+
+  const image = new InferenceImage(`${base}-runtime`, {
+    repositoryName: `${base}-runtime`,
+    context: join(__dirname, cfg.image.context),
+    dockerfile: cfg.image.dockerfile,
+    platform: cfg.image.platform,
+    baseImage: cfg.image.baseImage,
+    keepImages: cfg.image.keepImages,
+    tags,
+  });
+
+  const sageMakerRole = new SageMakerExecutionRole(`${base}-sagemaker`, {
+    ctx,
+    bucketName: data.bucketName,
+    prefixes,
+    model: cfg.model,
+    repositoryArn: image.repositoryArn,
+    jobNamePrefix: base,
+    tags,
+  });
+
+  const model = new ForecastModel(`${base}-model`, {
+    imageUri: image.imageUri,
+    executionRoleArn: sageMakerRole.roleArn,
+    model: cfg.model,
+    runtime: cfg.runtime,
+    tags,
+  }, { dependsOn: [sageMakerRole] });
+
+  const trigger = new Trigger(`${base}-trigger`, {
+    ctx,
+    settings: {
+      stack: cfg.stack,
+      prefixes,
+      jobNamePrefix: base,
+      cascadeSteps: cfg.forecast.cascadeSteps,
+      compression: cfg.forecast.compression,
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+      maxRetries: cfg.transform.maxRetries,
+      amiVersion: cfg.transform.amiVersion,
+    },
+    functionName: `${base}-trigger`,
+    bucketName: data.bucketName,
+    bucketArn: data.bucketArn,
+    modelName: model.modelName,
+    sageMakerRoleArn: sageMakerRole.roleArn,
+    memoryMb: cfg.lambda.memoryMb,
+    timeoutSeconds: cfg.lambda.timeoutSeconds,
+    reservedConcurrency: cfg.lambda.reservedConcurrency,
+    logRetentionDays: cfg.lambda.logRetentionDays,
+    tags,
+  });
+
+  const alertsAreSecret = cfg.secretKeys.includes("alerts");
+  const alerts = new Alerts(`${base}-alerts`, {
+    ctx,
+    namePrefix: base,
+    jobNamePrefix: base,
+    functionName: trigger.functionName,
+    failureQueueName: trigger.failureQueueName,
+    emails: cfg.alerts.emails.map((e) => (alertsAreSecret ? pulumi.secret(e) : e)),
+    tags,
+  });
+
+  const inputUri = pulumi.interpolate`s3://${data.bucketName}/${prefixes.input}`;
+  return {
+    dataBucket: data.bucketName,
+    inputUri,
+    outputUri: pulumi.interpolate`s3://${data.bucketName}/${prefixes.output}`,
+    imageUri: image.imageUri,
+    modelName: model.modelName,
+    functionName: trigger.functionName,
+    alertTopicArn: alerts.topicArn,
+    /** Start a run: upload the input, then the marker (RUN_ID e.g. 2023101206). */
+    startRunCommands: [
+      pulumi.interpolate`aws s3 cp ./fuxi_input.nc "${inputUri}$RUN_ID/fuxi_input.nc" --region ${ctx.region}`,
+      pulumi.interpolate`echo -n | aws s3 cp - "${inputUri}$RUN_ID/_SUCCESS" --region ${ctx.region}`,
+    ],
+  };
+};

@@ -1,0 +1,177 @@
+/**
+ * Child-process side of tools/mock-program.ts: `node --import tsx mock-program-runner.ts <options.json> <result.json>`.
+ * Sets config and mocks BEFORE loading index.ts, runs it as the CLI would (inside
+ * a Stack resource), and writes every registered resource to result.json.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { partitionFacts, partitionOfRegion } from "../components/partition";
+import type { MockedResource, MockRunOptions } from "./mock-program";
+
+const REPO_ROOT = join(__dirname, "..");
+const PROJECT = "fuxi-sagemaker";
+/** The Pulumi wire format's marker for a secret value. */
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/** Stack file config as Pulumi hands it to a program: "ns:key" → string, structured values as JSON. */
+export function stackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, string> {
+  const file = join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+  const doc = parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  const merged: Record<string, unknown> = { ...(doc?.config ?? {}), ...overrides };
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(merged)) {
+    if (value === null || value === undefined) continue;
+    if (typeof value === "object" && value !== null && "secure" in value) {
+      throw new Error(`${file}: ${key} is an encrypted secret, which cannot be decrypted without the Pulumi CLI; pass a plain value in config overrides and list the key in secretKeys`);
+    }
+    out[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return out;
+}
+
+function autoname(name: string): string {
+  return `${name}-${createHash("sha256").update(name).digest("hex").slice(0, 7)}`;
+}
+
+function secretPaths(value: unknown, path: string[] = []): string[] {
+  if (value === null || typeof value !== "object") return [];
+  const obj = value as Record<string, unknown>;
+  if (obj[SIG_KEY] === SECRET_SIG) return [path.join(".")];
+  return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, [...path, k]));
+}
+
+async function main(): Promise<void> {
+  const [optionsFile, resultFile] = process.argv.slice(2);
+  const options = JSON.parse(readFileSync(optionsFile!, "utf8")) as MockRunOptions;
+  try {
+    const overrides = { ...(options.config ?? {}), ...(options.region ? { "aws:region": options.region } : {}) };
+    const config = stackConfig(options.stack, overrides);
+    const region = config["aws:region"] ?? "";
+    const partition = partitionOfRegion(region);
+    const facts = partitionFacts(partition);
+    const account = options.accountId ?? "123456789012";
+    const regional = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${account}:${resource}`;
+
+    pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
+    const mocks: pulumi.runtime.Mocks = {
+      call(args) {
+        switch (args.token) {
+          case "aws:index/getPartition:getPartition":
+            return { id: partition, partition, dnsSuffix: facts.dnsSuffix, reverseDnsPrefix: facts.dnsSuffix.split(".").reverse().join(".") };
+          case "aws:index/getRegion:getRegion":
+            return { id: region, name: region, region, endpoint: `ec2.${region}.${facts.dnsSuffix}`, description: region };
+          case "aws:index/getCallerIdentity:getCallerIdentity":
+            return { id: account, accountId: account, arn: `arn:${partition}:iam::${account}:user/deployer`, userId: "AIDAMOCKDEPLOYER" };
+          case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+              id: region, registryId: args.inputs.registryId, userName: "AWS", password: "mock-ecr-password",
+              authorizationToken: Buffer.from("AWS:mock-ecr-password").toString("base64"),
+              proxyEndpoint: `https://${account}.dkr.ecr.${region}.${facts.dnsSuffix}`, expiresAt: "2099-01-01T00:00:00Z", region,
+            };
+          default:
+            throw new Error(`mock-program: no mock for invoke ${args.token}; add one to tools/mock-program-runner.ts if the program really needs it`);
+        }
+      },
+      newResource(args) {
+        const i = args.inputs as Record<string, any>;
+        const named = (key = "name") => (i[key] as string | undefined) ?? autoname(args.name);
+        switch (args.type) {
+          case "aws:s3/bucket:Bucket": {
+            const bucket = named("bucket");
+            return { id: bucket, state: { ...i, bucket, arn: `arn:${partition}:s3:::${bucket}` } };
+          }
+          case "aws:ecr/repository:Repository": {
+            const name = named();
+            return { id: name, state: { ...i, name, registryId: account, arn: regional("ecr", `repository/${name}`), repositoryUrl: `${account}.dkr.ecr.${region}.${facts.dnsSuffix}/${name}` } };
+          }
+          case "docker:index/image:Image": {
+            const imageName = String(i.imageName);
+            const repo = imageName.replace(/:[^:/]+$/, "");
+            const digest = createHash("sha256").update(imageName).digest("hex");
+            return { id: `${repo}@sha256:${digest}`, state: { ...i, repoDigest: `${repo}@sha256:${digest}`, baseImageName: imageName, registryServer: repo.split("/")[0] } };
+          }
+          case "aws:iam/role:Role": {
+            const name = named();
+            return { id: name, state: { ...i, name, arn: `arn:${partition}:iam::${account}:role/${name}`, uniqueId: `AROA${name.toUpperCase().replace(/[^A-Z0-9]/g, "").slice(0, 16)}` } };
+          }
+          case "aws:sagemaker/model:Model": {
+            const name = named();
+            return { id: name, state: { ...i, name, arn: regional("sagemaker", `model/${name.toLowerCase()}`) } };
+          }
+          case "aws:cloudwatch/logGroup:LogGroup": {
+            const name = named();
+            return { id: name, state: { ...i, name, arn: regional("logs", `log-group:${name}`) } };
+          }
+          case "aws:sqs/queue:Queue": {
+            const name = named();
+            return { id: `https://sqs.${region}.${facts.dnsSuffix}/${account}/${name}`, state: { ...i, name, arn: regional("sqs", name), url: `https://sqs.${region}.${facts.dnsSuffix}/${account}/${name}` } };
+          }
+          case "aws:lambda/function:Function": {
+            const name = named();
+            const arn = regional("lambda", `function:${name}`);
+            return { id: name, state: { ...i, name, arn, qualifiedArn: `${arn}:$LATEST`, invokeArn: `arn:${partition}:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations` } };
+          }
+          case "aws:sns/topic:Topic": {
+            const name = named();
+            return { id: regional("sns", name), state: { ...i, name, arn: regional("sns", name) } };
+          }
+          case "aws:cloudwatch/eventRule:EventRule": {
+            const name = named();
+            return { id: name, state: { ...i, name, arn: regional("events", `rule/${name}`) } };
+          }
+          case "aws:cloudwatch/metricAlarm:MetricAlarm": {
+            const name = named();
+            return { id: name, state: { ...i, name, arn: regional("cloudwatch", `alarm:${name}`) } };
+          }
+          default:
+            return { id: `${args.name}-id`, state: i };
+        }
+      },
+    };
+    await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
+
+    // Record what the engine is told about each resource (parent, dependencies,
+    // provider): setMocks' newResource hook does not see those.
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const records: MockedResource[] = [];
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: (err: unknown, resp: any) => void) => {
+      register(req, (err: unknown, resp: any) => {
+        if (!err && resp) {
+          const raw = req.getObject()?.toJavaScript() ?? {};
+          records.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: resp.getUrn(),
+            custom: req.getCustom(),
+            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+            secretInputs: secretPaths(raw),
+            ...(req.getParent() ? { parent: req.getParent() } : {}),
+            dependsOn: [...new Set<string>(req.getDependenciesList())].sort(),
+            ...(req.getProvider() ? { provider: req.getProvider() } : {}),
+          });
+        }
+        callback(err, resp);
+      });
+    };
+
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+      const program = require(join(REPO_ROOT, "index.ts"));
+      const main = program.default ?? program;
+      return typeof main === "function" ? await main() : main;
+    });
+    const settled = await new Promise<Record<string, unknown>>((resolve) => pulumi.output(outputs ?? {}).apply((v) => resolve(v as Record<string, unknown>)));
+    await pulumi.runtime.disconnect();
+    writeFileSync(resultFile!, JSON.stringify({ ok: true, resources: records, outputs: settled }));
+  } catch (error) {
+    const e = error as Error;
+    writeFileSync(resultFile!, JSON.stringify({ ok: false, error: e?.message ?? String(error) }));
+    process.exitCode = 1;
+  }
+}
+
+void main();
