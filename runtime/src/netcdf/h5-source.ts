@@ -48,30 +48,47 @@ export function h5Source(h5: H5, file: H5File): SourceFile {
   const readAttr = (dataset: H5Dataset, names: Set<string>, name: string) =>
     names.has(name) ? attributeValue(dataset.get_attribute(name, false)) : undefined;
 
+  // netCDF-C records dimension ids: `_Netcdf4Dimid` on each dimension scale, `_Netcdf4Coordinates` on
+  // multi-dimensional coordinate variables (which carry no DIMENSION_LIST), e.g. level(level, nchar).
+  const dimNameById = new Map<number, string>();
+  for (const [name, dataset] of datasets) {
+    const names = attrNames(dataset);
+    const id = readAttr(dataset, names, "_Netcdf4Dimid");
+    if (names.has("CLASS") && typeof id === "number") dimNameById.set(id, name);
+  }
+
   const variables: SourceVariable[] = [];
+  const datasetByVariable = new Map<string, H5Dataset>();
   for (const [name, dataset] of datasets) {
     const names = attrNames(dataset);
     const scaleName = readAttr(dataset, names, "NAME");
     if (typeof scaleName === "string" && scaleName.startsWith(DIM_WITHOUT_VARIABLE)) continue;
     const meta = dataset.metadata;
     const shape = meta.shape ?? [];
+    const coordinates = readAttr(dataset, names, "_Netcdf4Coordinates");
+    const coordinateIds = typeof coordinates === "number" ? [coordinates] : Array.isArray(coordinates) ? coordinates.map(Number) : [];
     const dims = shape.map((_, axis) => {
       const scales = names.has("DIMENSION_LIST") ? dataset.get_attached_scales(axis) : [];
-      // A dimension scale is its own (and only) dimension; otherwise netCDF names the dimension after the scale.
-      if (scales.length === 0) return names.has("CLASS") && shape.length === 1 ? name : `<unnamed dimension ${axis} of ${name}>`;
-      return scales[0].replace(/^\//, "");
+      if (scales.length > 0) return scales[0].replace(/^\//, "");
+      const byId = coordinateIds.length === shape.length ? dimNameById.get(coordinateIds[axis]) : undefined;
+      if (byId !== undefined) return byId;
+      // A 1-D dimension scale is its own dimension.
+      if (names.has("CLASS") && axis === 0) return name;
+      return `<unnamed dimension ${axis} of ${name}>`;
     });
+    // netCDF-C stores a non-coordinate variable that shares a dimension's name under this prefix.
+    const variableName = name.replace(/^_nc4_non_coord_/, "");
+    datasetByVariable.set(variableName, dataset);
     variables.push({
-      name,
+      name: variableName,
       dims,
       shape,
       type: sourceType(meta),
       attr: (attrName) => readAttr(dataset, names, attrName),
     });
   }
-
   const datasetOf = (variable: SourceVariable) => {
-    const dataset = datasets.get(variable.name);
+    const dataset = datasetByVariable.get(variable.name);
     if (!dataset) throw new Error(`no dataset ${variable.name}`);
     return dataset;
   };

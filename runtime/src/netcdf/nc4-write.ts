@@ -14,7 +14,7 @@ export interface NcCoordinate {
 export interface NcVariable {
   name: string;
   dims: string[];
-  data: Float32Array | Float64Array;
+  data: Float32Array | Float64Array | Int16Array;
   attrs?: NcAttributes;
   /** Chunk shape; with `deflateLevel` the variable is compressed (HDF5 needs chunks for filters). */
   chunks?: number[];
