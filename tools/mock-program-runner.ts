@@ -13,9 +13,16 @@ import type { MockedResource, MockRunOptions } from "./mock-program";
 
 const REPO_ROOT = join(__dirname, "..");
 const PROJECT = "fuxi-sagemaker";
-/** The Pulumi wire format's marker for a secret value. */
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+/** Signatures of special values in Pulumi's wire format (sdk/nodejs/runtime/rpc.ts). */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SIG = {
+  secret: "1b47061264138c4ac30d75fd1eb44270",
+  asset: "c44067f5952c0a294b673a41bacd8c17",
+  archive: "0def7320c3a5731c473e5ecbe6d01bc7",
+  resourceReference: "5cf8f73096256a8f31e491e813e4eb8e",
+  outputValue: "d0e6a833031e9bbcd3f4e8bde6ca49a4",
+};
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Stack file config as Pulumi hands it to a program: "ns:key" → string, structured values as JSON. */
 export function stackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, string> {
@@ -37,11 +44,38 @@ function autoname(name: string): string {
   return `${name}-${createHash("sha256").update(name).digest("hex").slice(0, 7)}`;
 }
 
-function secretPaths(value: unknown, path: string[] = []): string[] {
-  if (value === null || typeof value !== "object") return [];
+/**
+ * Wire-format inputs → plain JSON: secrets unwrapped (their paths collected),
+ * assets as {__asset: {text|path|uri}}, archives as {__archive: {assets|path|uri}},
+ * resource references as their URN, unknowns as "<unknown>".
+ */
+export function plainInputs(value: unknown, secrets: string[], path: string[] = []): unknown {
+  if (value === UNKNOWN) return "<unknown>";
+  if (Array.isArray(value)) return value.map((v, i) => plainInputs(v, secrets, [...path, String(i)]));
+  if (value === null || typeof value !== "object") return value;
   const obj = value as Record<string, unknown>;
-  if (obj[SIG_KEY] === SECRET_SIG) return [path.join(".")];
-  return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, [...path, k]));
+  const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== SIG_KEY && k !== "__pulumiAsset" && k !== "__pulumiArchive"));
+  switch (obj[SIG_KEY]) {
+    case SIG.secret:
+      secrets.push(path.join("."));
+      return plainInputs(obj.value, [], path);
+    case SIG.outputValue:
+      if (obj.secret) secrets.push(path.join("."));
+      return "value" in obj ? plainInputs(obj.value, [], path) : "<unknown>";
+    case SIG.asset:
+      return { __asset: strip(obj) };
+    case SIG.archive: {
+      const rest = strip(obj);
+      if (rest.assets && typeof rest.assets === "object") {
+        rest.assets = Object.fromEntries(Object.entries(rest.assets as Record<string, unknown>).map(([k, v]) => [k, plainInputs(v, secrets, [...path, "assets", k])]));
+      }
+      return { __archive: rest };
+    }
+    case SIG.resourceReference:
+      return obj.urn;
+    default:
+      return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, plainInputs(v, secrets, [...path, k])]));
+  }
 }
 
 async function main(): Promise<void> {
@@ -142,14 +176,15 @@ async function main(): Promise<void> {
     monitor.registerResource = (req: any, callback: (err: unknown, resp: any) => void) => {
       register(req, (err: unknown, resp: any) => {
         if (!err && resp) {
-          const raw = req.getObject()?.toJavaScript() ?? {};
+          const secretInputs: string[] = [];
+          const inputs = plainInputs(req.getObject()?.toJavaScript() ?? {}, secretInputs) as Record<string, any>;
           records.push({
             type: req.getType(),
             name: req.getName(),
             urn: resp.getUrn(),
             custom: req.getCustom(),
-            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
-            secretInputs: secretPaths(raw),
+            inputs,
+            secretInputs,
             ...(req.getParent() ? { parent: req.getParent() } : {}),
             dependsOn: [...new Set<string>(req.getDependenciesList())].sort(),
             ...(req.getProvider() ? { provider: req.getProvider() } : {}),

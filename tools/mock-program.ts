@@ -22,7 +22,10 @@ export interface MockedResource {
   urn: string;
   /** Custom resources are managed by a provider; components are not. */
   custom: boolean;
-  /** Fully resolved inputs; secrets unwrapped (see secretInputs). */
+  /**
+   * Fully resolved inputs as plain JSON: secrets unwrapped (see secretInputs), assets as
+   * {__asset: {text|path|uri}}, archives as {__archive: {assets|path|uri}}, resource references as URNs.
+   */
   inputs: Record<string, any>;
   /** Dotted paths in `inputs` whose values were secret, e.g. "registry.password". */
   secretInputs: string[];
