@@ -22,7 +22,9 @@ serveRpc({
 
   /** Encodes one step; the frame buffer goes back with the bytes so the caller can reuse it. */
   async encodeStep(args: { step: ForecastStep }) {
+    const started = performance.now();
     const bytes = await encodeForecastStep(args.step);
-    return { result: { bytes, frame: args.step.data }, transfer: buffersOf(bytes, args.step.data) };
+    const ms = performance.now() - started;
+    return { result: { bytes, frame: args.step.data, ms }, transfer: buffersOf(bytes, args.step.data) };
   },
 });

@@ -14,9 +14,9 @@ export class Codec {
     return this.worker.call("readStep", { bytes, file }, [bytes.buffer as ArrayBuffer]);
   }
 
-  /** Encodes a step; its data buffer is transferred and comes back as `frame`. */
-  encodeStep(step: ForecastStep): Promise<{ bytes: Uint8Array; frame: Float32Array }> {
-    // lat/lon are small: copy them so the caller keeps its own.
+  /** Encodes a step; its data buffer is transferred and comes back as `frame`; `ms` is the encode time in the worker. */
+  encodeStep(step: ForecastStep): Promise<{ bytes: Uint8Array; frame: Float32Array; ms: number }> {
+    // lat/lon are small and copied, so the caller keeps its own.
     return this.worker.call("encodeStep", { step }, [step.data.buffer as ArrayBuffer]);
   }
 

@@ -183,8 +183,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
   const finishStep = async (step: number, frame: Float32Array, runMs: number, loadMs: number): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
-    const encodeStarted = performance.now();
-    const { bytes, frame: returned } = await encoder.encodeStep({
+    const { bytes, frame: returned, ms: encodeMs } = await encoder.encodeStep({
       initTime: input.initTime,
       leadHours: lead,
       levels: input.levels,
@@ -194,7 +193,6 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
       compression: request.compression,
     });
     freeFrames.push(returned);
-    const encodeMs = performance.now() - encodeStarted;
     const uploadStarted = performance.now();
     await uploadBytes(s3, { bucket: output.bucket, key: output.key + file }, bytes, { contentType: "application/x-netcdf", metadata });
     const uploadMs = performance.now() - uploadStarted;

@@ -1,0 +1,235 @@
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+// onnxruntime-node is a runtime dependency only (runtime/node_modules).
+import * as ort from "../runtime/node_modules/onnxruntime-node";
+import { timeEmbedding } from "../runtime/src/time-embedding";
+import { leadHours, stageSchedule, stepFileName } from "../runtime/src/cascade";
+import { parseForecastRequest, RequestError } from "../runtime/src/request";
+import { ConfigError, readConfig } from "../runtime/src/config";
+import { requestFingerprint } from "../runtime/src/forecast";
+import { standinReferenceStep, stageConstants, STAGES, writeStandinModels } from "../tools/standin-model";
+import { tempDir } from "./support/runtime-harness";
+
+function assertClose(actual: ArrayLike<number>, expected: number[], tolerance: number, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tolerance, `${label}[${i}]: ${actual[i]} vs ${expected[i]}`);
+  }
+}
+
+/** [sin d, sin h, cos d, cos h] for a day of year and hour written out by hand. */
+function group(dayOfYear: number, hour: number): number[] {
+  const d = dayOfYear / 366;
+  const h = hour / 24;
+  return [Math.sin(d), Math.sin(h), Math.cos(d), Math.cos(h)];
+}
+
+describe("runtime: time embedding", () => {
+  it("reproduces the contract's test vector (t0 2023-10-12 06:00Z, step 0)", () => {
+    const expected = [0.702346, 0, 0.711835, 1, 0.702346, 0.247404, 0.711835, 0.968912, 0.702346, 0.479426, 0.711835, 0.877583];
+    assertClose(timeEmbedding(new Date("2023-10-12T06:00:00Z"), 0), expected, 1e-6, "contract");
+  });
+
+  it("moves by 6 h per global step (step 5: Oct 13 06/12/18 h = day 286)", () => {
+    const expected = [...group(286, 6), ...group(286, 12), ...group(286, 18)];
+    assertClose(timeEmbedding(new Date("2023-10-12T06:00:00Z"), 5), expected, 1e-6, "step 5");
+  });
+
+  it("crosses the year boundary: Dec 31 18h is day 365 of 2023, Jan 1 is day 1", () => {
+    const expected = [...group(365, 18), ...group(1, 0), ...group(1, 6)];
+    assertClose(timeEmbedding(new Date("2024-01-01T00:00:00Z"), 0), expected, 1e-6, "new year");
+  });
+
+  it("uses day 366 on Dec 31 of a leap year (d = 1)", () => {
+    const expected = [...group(366, 12), ...group(366, 18), ...group(1, 0)];
+    assertClose(timeEmbedding(new Date("2024-12-31T12:00:00Z"), 1), expected, 1e-6, "leap year");
+  });
+
+  it("is not reset between stages: step 20 differs from step 0 and equals a fresh t0+120 h at step 0", () => {
+    const t0 = new Date("2023-10-12T06:00:00Z");
+    const shifted = new Date(t0.getTime() + 20 * 6 * 3600_000);
+    assert.deepEqual(timeEmbedding(t0, 20), timeEmbedding(shifted, 0));
+    assert.notDeepEqual(timeEmbedding(t0, 20), timeEmbedding(t0, 0));
+  });
+});
+
+describe("runtime: cascade schedule", () => {
+  it("switches stage at cumulative step counts 20 and 40", () => {
+    const schedule = stageSchedule([20, 20, 20]);
+    assert.equal(schedule.length, 60);
+    assert.deepEqual([schedule[0], schedule[19], schedule[20], schedule[39], schedule[40], schedule[59]], [0, 0, 1, 1, 2, 2]);
+  });
+
+  it("handles the replaced deployment's [20,20,34], single-stage runs and skipped stages", () => {
+    assert.equal(stageSchedule([20, 20, 34]).length, 74);
+    assert.equal(stageSchedule([20, 20, 34])[73], 2);
+    assert.deepEqual(stageSchedule([3]), [0, 0, 0]);
+    assert.deepEqual(stageSchedule([0, 0, 2]), [2, 2]);
+    assert.deepEqual(stageSchedule([1, 0, 1]), [0, 2]);
+  });
+
+  it("names step files by lead hours", () => {
+    assert.deepEqual([0, 1, 19, 59, 99].map(stepFileName), ["006.nc", "012.nc", "120.nc", "360.nc", "600.nc"]);
+    assert.equal(leadHours(39), 240);
+  });
+});
+
+const VALID_REQUEST = {
+  version: 1,
+  jobName: "fuxi-dev-2023101206-1a2b3c4d",
+  runId: "2023101206",
+  input: "s3://fuxi-data/input/2023101206/fuxi_input.nc",
+  outputPrefix: "s3://fuxi-data/output/2023101206/",
+  cascadeSteps: [20, 20, 20],
+  outputFormat: "netcdf4",
+  compression: "none",
+  requestedAt: "2026-11-22T06:00:00.000Z",
+  event: {
+    bucket: "fuxi-data",
+    key: "input/2023101206/_SUCCESS",
+    versionId: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+    sequencer: "0055AED6DCD90281E5",
+    eventName: "ObjectCreated:Put",
+    eventTime: "2026-11-22T05:59:58.000Z",
+  },
+};
+
+describe("runtime: request validation", () => {
+  it("accepts the contract's example and one without versionId", () => {
+    assert.deepEqual(parseForecastRequest(JSON.stringify(VALID_REQUEST)), VALID_REQUEST);
+    const { versionId: _unused, ...event } = VALID_REQUEST.event;
+    assert.equal(parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, event })).event.versionId, undefined);
+    assert.deepEqual(parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, cascadeSteps: [20, 20, 34] })).cascadeSteps, [20, 20, 34]);
+  });
+
+  const faults: Array<[string, unknown, string, RegExp]> = [
+    ["version", 2, "version", /must be 1/],
+    ["jobName", "bad_name!", "jobName", /must match/],
+    ["runId", "a/b", "runId", /must not contain/],
+    ["input", "https://x/y.nc", "input", /s3:\/\/bucket\/key/],
+    ["input", "s3://fuxi-data/input/other/fuxi_input.nc", "input", /2023101206\/<name>\.nc/],
+    ["outputPrefix", "s3://fuxi-data/output/", "outputPrefix", /2023101206\//],
+    ["cascadeSteps", [], "cascadeSteps", /1 to 3 entries/],
+    ["cascadeSteps", [21, 20], "cascadeSteps[0]", /only the last stage/],
+    ["cascadeSteps", [20, 1.5], "cascadeSteps[1]", /non-negative integer/],
+    ["cascadeSteps", [0, 0, 0], "cascadeSteps", /1 … 100/],
+    ["cascadeSteps", [20, 20, 61], "cascadeSteps", /1 … 100/],
+    ["outputFormat", "grib", "outputFormat", /netcdf4/],
+    ["compression", "zstd", "compression", /"none" or "gzip"/],
+    ["requestedAt", "yesterday", "requestedAt", /ISO 8601/],
+    ["event", "x", "event", /must be an object/],
+    ["extra", 1, "extra", /not a field/],
+  ];
+  for (const [name, value, field, message] of faults) {
+    it(`rejects ${name} = ${JSON.stringify(value)} naming ${field}`, () => {
+      assert.throws(
+        () => parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, [name]: value })),
+        (error: unknown) => error instanceof RequestError && error.field === field && message.test(error.message),
+      );
+    });
+  }
+
+  it("rejects a missing field, a missing event field and non-JSON", () => {
+    const { jobName: _omit, ...noJob } = VALID_REQUEST;
+    assert.throws(() => parseForecastRequest(JSON.stringify(noJob)), /request field jobName: is missing/);
+    assert.throws(() => parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, event: { ...VALID_REQUEST.event, sequencer: undefined } })), /event\.sequencer: is missing/);
+    assert.throws(() => parseForecastRequest("{not json"), /not valid JSON/);
+    assert.throws(() => parseForecastRequest("[1]"), /must be a JSON object/);
+  });
+
+  it("fingerprints what determines the output, not the job name", () => {
+    const models = [{ file: "short.onnx", bytes: 1, sha256: "a" }];
+    const base = parseForecastRequest(JSON.stringify(VALID_REQUEST));
+    const fp = requestFingerprint(base, "etag", models);
+    assert.equal(requestFingerprint({ ...base, jobName: "other" }, "etag", models), fp);
+    assert.notEqual(requestFingerprint({ ...base, compression: "gzip" }, "etag", models), fp);
+    assert.notEqual(requestFingerprint(base, "etag2", models), fp);
+    assert.notEqual(requestFingerprint(base, "etag", [{ ...models[0], sha256: "b" }]), fp);
+  });
+});
+
+describe("runtime: configuration", () => {
+  it("has the contract's defaults", () => {
+    const config = readConfig({});
+    assert.deepEqual(config, {
+      modelDir: "/opt/ml/model",
+      modelS3Uri: undefined,
+      modelCacheDir: "/tmp/fuxi-model",
+      providers: ["cuda"],
+      keepAllStages: false,
+      intraOpThreads: undefined,
+      stepsInFlight: 2,
+      logLevel: "info",
+      port: 8080,
+    });
+  });
+
+  it("refuses CPU unless FUXI_ALLOW_CPU=true", () => {
+    assert.throws(() => readConfig({ FUXI_PROVIDERS: "cuda,cpu" }), (e: unknown) => e instanceof ConfigError && e.variable === "FUXI_PROVIDERS" && /FUXI_ALLOW_CPU/.test(e.message));
+    assert.deepEqual(readConfig({ FUXI_PROVIDERS: "cuda,cpu", FUXI_ALLOW_CPU: "TRUE" }).providers, ["cuda", "cpu"]);
+  });
+
+  it("names the variable for bad values", () => {
+    assert.throws(() => readConfig({ FUXI_PROVIDERS: "tensorrt" }), /FUXI_PROVIDERS: unknown execution provider "tensorrt"/);
+    assert.throws(() => readConfig({ FUXI_STEPS_IN_FLIGHT: "0" }), /FUXI_STEPS_IN_FLIGHT: must be an integer from 1 to 8/);
+    assert.throws(() => readConfig({ FUXI_KEEP_ALL_STAGES: "yes" }), /FUXI_KEEP_ALL_STAGES: must be "true" or "false"/);
+    assert.throws(() => readConfig({ FUXI_MODEL_S3_URI: "s3://bucket/no-slash" }), /FUXI_MODEL_S3_URI: must look like/);
+    assert.throws(() => readConfig({ SAGEMAKER_BIND_TO_PORT: "http" }), /SAGEMAKER_BIND_TO_PORT/);
+  });
+});
+
+describe("runtime: stand-in ONNX models", () => {
+  const grid = { lat: 6, lon: 10 };
+  let dir: string;
+  before(async () => {
+    dir = await tempDir("standin");
+    await writeStandinModels(dir, grid);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it("run in real ONNX Runtime from a path with external weights and match the reference exactly", async () => {
+    const window = new Float32Array(2 * 70 * grid.lat * grid.lon).map((_, i) => Math.cos(i * 0.37) * 50 + 200);
+    const temb = timeEmbedding(new Date("2023-10-12T06:00:00Z"), 3);
+    const outputNames = new Set<string>();
+    for (const stage of STAGES) {
+      const session = await ort.InferenceSession.create(join(dir, `${stage}.onnx`), { executionProviders: ["cpu"] });
+      assert.deepEqual(session.inputNames, ["input", "temb"]);
+      outputNames.add(session.outputNames[0]);
+      const result = await session.run({ input: new ort.Tensor("float32", window, [1, 2, 70, grid.lat, grid.lon]), temb: new ort.Tensor("float32", temb, [1, 12]) });
+      const out = result[session.outputNames[0]];
+      assert.deepEqual(out.dims, [1, 2, 70, grid.lat, grid.lon]);
+      const expected = standinReferenceStep(stage, window, temb, grid);
+      assert.deepEqual(out.data, expected, `${stage} output differs from the reference`);
+      // The window roll: out[:, 0] is in[:, 1].
+      const frame = 70 * grid.lat * grid.lon;
+      assert.deepEqual((out.data as Float32Array).subarray(0, frame), window.subarray(frame));
+      // Hand-check one value: out[0,1,c=5,y=2,x=3] = in[0,1,5,2,3]*scale + offset[5] + sum(temb)*w.
+      const { scale, offsets, tembWeight } = stageConstants(stage);
+      const index = frame + 5 * grid.lat * grid.lon + 2 * grid.lon + 3;
+      const tembSum = temb.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs((out.data as Float32Array)[index] - (window[index] * scale + offsets[5] + tembSum * tembWeight)) < 1e-3);
+      await session.release();
+    }
+    assert.equal(outputNames.size, 3, "each stage has its own output name");
+  });
+
+  it("stage constants differ, so a wrong stage is visible in the output", () => {
+    const window = new Float32Array(2 * 70 * grid.lat * grid.lon).fill(10);
+    const temb = new Float32Array(12);
+    const outputs = STAGES.map((stage) => standinReferenceStep(stage, window, temb, grid));
+    assert.notDeepEqual(outputs[0], outputs[1]);
+    assert.notDeepEqual(outputs[1], outputs[2]);
+  });
+
+  it("fail to load without the weights file next to the .onnx", async () => {
+    const broken = await tempDir("standin-broken");
+    try {
+      await writeStandinModels(broken, grid);
+      await rm(join(broken, "medium"));
+      await assert.rejects(ort.InferenceSession.create(join(broken, "medium.onnx")), /medium/);
+    } finally {
+      await rm(broken, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,199 @@
+// Shared helpers for the runtime tests and benchmark: FuXi input files written by a real
+// NetCDF writer (Debian's python3 + xarray, as the original tooling wrote them) and the runtime
+// server as a child process, exactly as the local pipeline starts it.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { writeFile, readFile, rm, mkdtemp } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+export const REPO_ROOT = resolve(__dirname, "..", "..");
+/** Debian's python with xarray + netCDF4 (plain `python3` on PATH lacks them). */
+export const SYSTEM_PYTHON = "/usr/bin/python3";
+
+export const LEVELS: readonly string[] = [
+  ...["z", "t", "u", "v", "r"].flatMap((v) => [50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000].map((l) => `${v}${l}`)),
+  "t2m", "u10", "v10", "msl", "tp",
+];
+
+export interface InputSpec {
+  lat: number;
+  lon: number;
+  /** t0, the time of the second frame. */
+  initTime: Date;
+  /** [2, 70, lat, lon]; defaults to syntheticWindow(). */
+  data?: Float32Array;
+  /** Faults to build into the file. */
+  fault?: "reverse-latitude" | "nan" | "missing-variable" | "wrong-channel" | "netcdf3";
+}
+
+/** Deterministic, smooth, physically-shaped-enough values: [2, 70, lat, lon]. */
+export function syntheticWindow(lat: number, lon: number): Float32Array {
+  const data = new Float32Array(2 * 70 * lat * lon);
+  let i = 0;
+  for (let t = 0; t < 2; t++)
+    for (let c = 0; c < 70; c++)
+      for (let y = 0; y < lat; y++)
+        for (let x = 0; x < lon; x++) data[i++] = 100 + c * 3 + Math.sin(y * 0.3 + c) * 10 + Math.cos(x * 0.2) * 5 + t * 0.5;
+  return data;
+}
+
+const WRITER = `
+import json, sys
+import numpy as np, pandas as pd, xarray as xr
+spec = json.loads(sys.argv[1])
+lat_n, lon_n = spec["lat"], spec["lon"]
+data = np.fromfile(spec["raw"], dtype="<f4").reshape(2, 70, lat_n, lon_n)
+lat = np.linspace(90, -90, lat_n)
+lon = np.arange(lon_n) * (360.0 / lon_n)
+levels = spec["levels"]
+fault = spec.get("fault")
+if fault == "reverse-latitude":
+    lat = lat[::-1]
+if fault == "nan":
+    data = data.copy(); data[1, 3, 1, 2] = np.nan
+t0 = pd.Timestamp(spec["init"]).tz_localize(None)
+times = [t0 - pd.Timedelta(hours=6), t0]
+da = xr.DataArray(data, dims=("time", "level", "lat", "lon"),
+                  coords={"time": times, "level": levels, "lat": lat, "lon": lon}, name="data")
+ds = da.to_dataset()
+if fault == "missing-variable":
+    ds = ds.drop_vars("data")
+ds.to_netcdf(spec["out"], format="NETCDF3_64BIT" if fault == "netcdf3" else "NETCDF4")
+`;
+
+/** Writes a FuXi input file with xarray and returns its bytes. */
+export async function writeInputWithXarray(path: string, spec: InputSpec): Promise<Buffer> {
+  const data = spec.data ?? syntheticWindow(spec.lat, spec.lon);
+  const raw = `${path}.raw`;
+  await writeFile(raw, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const levels = spec.fault === "wrong-channel" ? LEVELS.map((l, i) => (i === 5 ? "q200" : l)) : LEVELS;
+  const args = { lat: spec.lat, lon: spec.lon, raw, out: path, levels, init: spec.initTime.toISOString(), fault: spec.fault };
+  try {
+    await run(SYSTEM_PYTHON, ["-c", WRITER, JSON.stringify(args)], { maxBuffer: 1 << 20 });
+  } finally {
+    await rm(raw, { force: true });
+  }
+  return readFile(path);
+}
+
+/** Runs a Python snippet with Debian's python3 (xarray, netCDF4), returning stdout. */
+export async function python(code: string, args: string[] = []): Promise<string> {
+  const { stdout } = await run(SYSTEM_PYTHON, ["-c", code, ...args], { maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface RuntimeChild {
+  url: string;
+  child: ChildProcess;
+  /** Parsed JSON log lines so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Raw stderr text. */
+  stderr: () => string;
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitUntilReady(timeoutMs?: number): Promise<void>;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `tsx runtime/src/main.ts <args>` as the local pipeline does (CPU, loopback S3 env). */
+export async function startRuntimeChild(env: Record<string, string>, args: string[] = ["serve"]): Promise<RuntimeChild> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs"), join(REPO_ROOT, "runtime", "src", "main.ts"), ...args], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve(line: Record<string, unknown>): void }> = [];
+  let buffered = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const text = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        line = { msg: text, unparsed: true };
+      }
+      logs.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolveExit) => child.once("exit", (code) => resolveExit(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000) => {
+    const seen = logs.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolveLine, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+      waiters.push({
+        predicate,
+        resolve(line) {
+          clearTimeout(timer);
+          resolveLine(line);
+        },
+      });
+      exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`runtime exited (code ${code}) before the expected log line; stderr: ${stderr.slice(-2000)}`));
+      });
+    });
+  };
+  return {
+    url,
+    child,
+    logs,
+    stderr: () => stderr,
+    waitForLog,
+    async waitUntilReady(timeoutMs = 60_000) {
+      await waitForLog((line) => line.msg === "models loaded; ready", timeoutMs);
+    },
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function tempDir(name: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `fuxi-${name}-`));
+}
+
+export interface HttpResult {
+  status: number;
+  body: string;
+  ms: number;
+}
+
+export async function http(method: string, url: string, body?: string): Promise<HttpResult> {
+  const started = performance.now();
+  const response = await fetch(url, { method, body, headers: body === undefined ? {} : { "content-type": "application/json" } });
+  const text = await response.text();
+  return { status: response.status, body: text, ms: performance.now() - started };
+}
