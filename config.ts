@@ -280,6 +280,10 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
           const path = [...issue.path, k];
           problems.push(`${keyPath(path)}: ${describe(valueAt(input, path))} is not a known setting; expected one of ${knownKeys(issue.path).join(", ")}`);
         }
+      } else if (issue.code === "invalid_key") {
+        // A record key (a tag name) is at fault, not its value.
+        const key = issue.path[issue.path.length - 1];
+        problems.push(`${keyPath(issue.path)}: ${describe(key)} ${issue.issues[0]?.message ?? "is not an allowed key"}`);
       } else {
         problems.push(`${keyPath(issue.path)}: ${describe(valueAt(input, issue.path))} ${issue.message}`);
       }

@@ -1,0 +1,143 @@
+import { strict as assert } from "node:assert";
+import { defaultBaseImage, parseStackConfig, prefixesOverlap, StackConfigError } from "../config";
+import { stackConfig } from "../tools/mock-program-runner";
+
+const MODEL = JSON.stringify({ artifacts: "s3://fuxi-weights/fuxi/" });
+
+/** Parse with the real dev stack file plus overrides; return the error's problem lines. */
+function problems(overrides: Record<string, unknown>, opts: { region?: string; secretKeys?: string[] } = {}): string[] {
+  const raw = stackConfig("dev", overrides);
+  try {
+    parseStackConfig({ stack: "dev", region: opts.region ?? raw["aws:region"]!, raw, secretKeys: opts.secretKeys });
+  } catch (e) {
+    assert.ok(e instanceof StackConfigError, `expected StackConfigError, got ${e}`);
+    assert.match(e.message, new RegExp(`^invalid stack configuration \\(${e.problems.length} problems?\\):`));
+    for (const p of e.problems) assert.ok(e.message.includes(p));
+    return e.problems;
+  }
+  assert.fail("config was accepted");
+}
+
+describe("stack config (config.ts)", () => {
+  it("accepts the real Pulumi.dev.yaml and applies documented defaults", () => {
+    const raw = stackConfig("dev");
+    const cfg = parseStackConfig({ stack: "dev", region: raw["aws:region"]!, raw });
+    assert.equal(cfg.region, "cn-northwest-1");
+    assert.equal(cfg.transform.instanceType, "ml.g4dn.xlarge");
+    assert.deepEqual(cfg.forecast.cascadeSteps, [20]);
+    assert.equal(cfg.transform.jobNamePrefix, "fuxi-dev");
+    assert.deepEqual(cfg.prefixes, { input: "input/", output: "output/", requests: "requests/" });
+    assert.deepEqual(cfg.model, { uri: "s3://fuxi-model-weights-cn/fuxi/v1/", bucket: "fuxi-model-weights-cn", key: "fuxi/v1/", kind: "prefix" });
+    assert.equal(cfg.image.platform, "linux/amd64");
+    assert.equal(cfg.image.context, "runtime");
+    assert.equal(cfg.image.baseImage, defaultBaseImage("cn-northwest-1"));
+    assert.deepEqual(cfg.runtime.providers, ["cuda"]);
+    assert.equal(cfg.dataBucket.existingName, undefined);
+  });
+
+  it("accepts the real Pulumi.prod.yaml: the full cascade on a larger GPU from an archive", () => {
+    const raw = stackConfig("prod");
+    const cfg = parseStackConfig({ stack: "prod", region: raw["aws:region"]!, raw });
+    assert.deepEqual(cfg.forecast.cascadeSteps, [20, 20, 20]);
+    assert.equal(cfg.transform.instanceType, "ml.g5.2xlarge");
+    assert.equal(cfg.model.kind, "archive");
+    assert.equal(cfg.model.key, "fuxi/v1.tar.gz");
+    assert.deepEqual(cfg.alerts.emails, ["forecast-oncall@example.com"]);
+  });
+
+  it("defaults everything but the model artifacts", () => {
+    const cfg = parseStackConfig({ stack: "staging", region: "us-east-1", raw: { "fuxi:model": MODEL } });
+    assert.equal(cfg.transform.invocationTimeoutSeconds, 3600);
+    assert.equal(cfg.transform.maxRetries, 1);
+    assert.equal(cfg.transform.jobNamePrefix, "fuxi-staging");
+    assert.deepEqual(cfg.forecast, { cascadeSteps: [20, 20, 20], compression: "none" });
+    assert.deepEqual(cfg.lambda, { memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 2, logRetentionDays: 30 });
+    assert.equal(cfg.image.baseImage, "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker");
+  });
+
+  it("base images come from the stack's own partition (China never pulls from outside)", () => {
+    assert.match(defaultBaseImage("cn-north-1"), /^727897471807\.dkr\.ecr\.cn-north-1\.amazonaws\.com\.cn\//);
+    assert.match(defaultBaseImage("eu-west-1"), /^763104351884\.dkr\.ecr\.eu-west-1\.amazonaws\.com\//);
+  });
+
+  const invalid: Array<{ what: string; overrides: Record<string, unknown>; key: string; says: RegExp }> = [
+    { what: "a CPU instance type", overrides: { "fuxi:transform": { instanceType: "ml.m5.large" } }, key: "fuxi:transform.instanceType", says: /"ml\.m5\.large" has no GPU; expected ml\.g4dn\.\*, ml\.g5\.\*, ml\.g6\.\*, ml\.p3\.\*/ },
+    { what: "an invocation timeout over 3600 s", overrides: { "fuxi:transform": { invocationTimeoutSeconds: 7200 } }, key: "fuxi:transform.invocationTimeoutSeconds", says: /7200 is out of range; expected an integer from 1 to 3600/ },
+    { what: "more than 3 retries", overrides: { "fuxi:transform": { maxRetries: 4 } }, key: "fuxi:transform.maxRetries", says: /4 is out of range; expected an integer from 0 to 3/ },
+    { what: "a job-name prefix with illegal characters", overrides: { "fuxi:transform": { jobNamePrefix: "FuXi_dev" } }, key: "fuxi:transform.jobNamePrefix", says: /"FuXi_dev" is not a job-name prefix/ },
+    { what: "a job-name prefix over 40 characters", overrides: { "fuxi:transform": { jobNamePrefix: "f".repeat(41) } }, key: "fuxi:transform.jobNamePrefix", says: /is too long; expected at most 40/ },
+    { what: "a prefix without a trailing slash", overrides: { "fuxi:prefixes": { input: "input" } }, key: "fuxi:prefixes.input", says: /"input" is not a key prefix; expected "" or a path/ },
+    { what: "a prefix with a leading slash", overrides: { "fuxi:prefixes": { output: "/out/" } }, key: "fuxi:prefixes.output", says: /"\/out\/" is not a key prefix/ },
+    { what: "output under the input prefix", overrides: { "fuxi:prefixes": { input: "data/", output: "data/out/" } }, key: "fuxi:prefixes.output", says: /"data\/out\/" overlaps prefixes\.input "data\/"; expected disjoint prefixes/ },
+    { what: "an empty input prefix (overlaps everything)", overrides: { "fuxi:prefixes": { input: "" } }, key: "fuxi:prefixes.output", says: /overlaps prefixes\.input ""/ },
+    { what: "model artifacts that are neither prefix nor archive", overrides: { "fuxi:model": { artifacts: "s3://fuxi-weights/fuxi/short.onnx" } }, key: "fuxi:model.artifacts", says: /is neither a prefix nor an archive/ },
+    { what: "model artifacts that are not S3", overrides: { "fuxi:model": { artifacts: "https://example.com/fuxi.tar.gz" } }, key: "fuxi:model.artifacts", says: /is not an S3 URI/ },
+    { what: "missing model artifacts", overrides: { "fuxi:model": null }, key: "fuxi:model", says: /\(missing\) is required/ },
+    { what: "an earlier cascade stage over 20 steps", overrides: { "fuxi:forecast": { cascadeSteps: [25, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /\[25,20\] runs an earlier stage past 20 steps/ },
+    { what: "a cascade of 4 stages", overrides: { "fuxi:forecast": { cascadeSteps: [20, 20, 20, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /has more than 3 stages/ },
+    { what: "an unknown compression", overrides: { "fuxi:forecast": { compression: "zstd" } }, key: "fuxi:forecast.compression", says: /"zstd" is not allowed; expected one of none, gzip/ },
+    { what: "a log retention CloudWatch rejects", overrides: { "fuxi:lambda": { logRetentionDays: 31 } }, key: "fuxi:lambda.logRetentionDays", says: /31 is not a retention CloudWatch accepts/ },
+    { what: "a non-linux/amd64 platform", overrides: { "fuxi:image": { platform: "linux/arm64" } }, key: "fuxi:image.platform", says: /"linux\/arm64" is not supported; expected linux\/amd64/ },
+    { what: "a malformed alert e-mail", overrides: { "fuxi:alerts": { emails: ["oncall-at-example.com"] } }, key: "fuxi:alerts.emails[0]", says: /"oncall-at-example\.com" is not an e-mail address/ },
+    { what: "a misspelt setting", overrides: { "fuxi:transform": { instanceTyp: "ml.g5.xlarge" } }, key: "fuxi:transform.instanceTyp", says: /is not a known setting; expected one of instanceType, instanceCount/ },
+    { what: "an unknown top-level key", overrides: { "fuxi:cascade": "[20]" }, key: "fuxi:cascade", says: /is not a known setting; expected one of dataBucket, prefixes, model/ },
+    { what: "an invalid existing bucket name", overrides: { "fuxi:dataBucket": { existingName: "My_Bucket" } }, key: "fuxi:dataBucket.existingName", says: /"My_Bucket" is not a bucket name/ },
+    { what: "a CPU-only runtime without allowCpu", overrides: { "fuxi:runtime": { providers: ["cpu"] } }, key: "fuxi:runtime.providers", says: /has no GPU provider/ },
+    { what: "a reserved tag key", overrides: { "fuxi:tags": { "aws:owner": "me" } }, key: "fuxi:tags.aws:owner", says: /is reserved/ },
+  ];
+  for (const c of invalid) {
+    it(`rejects ${c.what}, naming ${c.key}`, () => {
+      const found = problems(c.overrides);
+      const line = found.find((p) => p.startsWith(`${c.key}: `));
+      assert.ok(line, `no problem names ${c.key}; got:\n${found.join("\n")}`);
+      assert.match(line, c.says);
+    });
+  }
+
+  it("lists every problem in ONE error", () => {
+    const found = problems({
+      "fuxi:transform": { instanceType: "ml.c5.xlarge", invocationTimeoutSeconds: 0, maxRetries: 9 },
+      "fuxi:prefixes": { input: "in", output: "output/", requests: "output/requests/" },
+      "fuxi:lambda": { memoryMb: 64 },
+      "fuxi:model": { artifacts: "s3://x" },
+    });
+    const keys = found.map((p) => p.slice(0, p.indexOf(": ")));
+    assert.deepEqual(new Set(keys), new Set([
+      "fuxi:transform.instanceType",
+      "fuxi:transform.invocationTimeoutSeconds",
+      "fuxi:transform.maxRetries",
+      "fuxi:prefixes.input",
+      "fuxi:prefixes.requests",
+      "fuxi:lambda.memoryMb",
+      "fuxi:model.artifacts",
+    ]));
+  });
+
+  it("allows only fuxi:alerts to be a secret", () => {
+    const raw = stackConfig("prod");
+    const cfg = parseStackConfig({ stack: "prod", region: "cn-northwest-1", raw, secretKeys: ["fuxi:alerts"] });
+    assert.deepEqual(cfg.secretKeys, ["alerts"]);
+    const found = problems({}, { secretKeys: ["fuxi:prefixes"] });
+    assert.equal(found.length, 1);
+    assert.match(found[0]!, /^fuxi:prefixes: \(secret\) is stored as a secret/);
+  });
+
+  it("rejects regions outside the aws and aws-cn partitions", () => {
+    assert.match(problems({}, { region: "us-gov-west-1" })[0]!, /^aws:region: "us-gov-west-1" is in a partition this project does not support/);
+    assert.match(problems({}, { region: "" })[0]!, /^aws:region: "" is not an AWS region name/);
+  });
+
+  it("requires an explicit job-name prefix when the stack name cannot make one", () => {
+    const raw = { "fuxi:model": MODEL };
+    assert.throws(() => parseStackConfig({ stack: "Feature_Branch", region: "us-east-1", raw }), /fuxi:transform\.jobNamePrefix: \(missing\) cannot default to "fuxi-Feature_Branch"/);
+    const cfg = parseStackConfig({ stack: "Feature_Branch", region: "us-east-1", raw: { ...raw, "fuxi:transform": JSON.stringify({ jobNamePrefix: "fuxi-feature" }) } });
+    assert.equal(cfg.transform.jobNamePrefix, "fuxi-feature");
+  });
+
+  it("treats prefixes as overlapping when one contains the other", () => {
+    assert.equal(prefixesOverlap("input/", "output/"), false);
+    assert.equal(prefixesOverlap("in/", "input/"), false);
+    assert.equal(prefixesOverlap("data/", "data/out/"), true);
+    assert.equal(prefixesOverlap("", "output/"), true);
+  });
+});
