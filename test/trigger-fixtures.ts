@@ -74,7 +74,11 @@ export function fakeSageMaker() {
   const client = new SageMakerClient({ region: "cn-northwest-1", credentials: { accessKeyId: "x", secretAccessKey: "x" } });
   const mock = mockClient(client);
   const jobs = new Map<string, CreateTransformJobCommandInput>();
+  /** Errors the next calls throw instead of creating a job, in order. */
+  const failNext: Error[] = [];
   mock.on(CreateTransformJobCommand).callsFake((input: CreateTransformJobCommandInput) => {
+    const failure = failNext.shift();
+    if (failure) throw failure;
     const name = input.TransformJobName!;
     if (jobs.has(name)) {
       throw sageMakerError(
@@ -87,5 +91,5 @@ export function fakeSageMaker() {
     return { TransformJobArn: `arn:aws-cn:sagemaker:cn-northwest-1:123456789012:transform-job/${name}` };
   });
   const createCalls = () => mock.commandCalls(CreateTransformJobCommand).map((call) => call.args[0].input);
-  return { client, mock, jobs, createCalls };
+  return { client, mock, jobs, failNext, createCalls };
 }
