@@ -1,5 +1,5 @@
 import { OUTPUT_CALENDAR, decodeCfTime, parseCfTimeUnits } from "./cf-time";
-import { loadH5, withH5Reader } from "./h5";
+import { describeH5Error, loadH5, withH5Reader } from "./h5";
 import { h5Source } from "./h5-source";
 import { writeNetcdf4 } from "./nc4-write";
 import { attrText, type SourceVariable } from "./source";
@@ -122,7 +122,6 @@ export async function readForecastStep(bytes: Uint8Array, file: string): Promise
       };
     });
   } catch (error) {
-    const detail = (error instanceof Error ? error.message : String(error)).split("\n").find((l) => /\S/.test(l))?.trim();
-    throw new Error(`${file}: not a readable FuXi forecast step: ${detail}`);
+    throw new Error(`${file}: not a readable FuXi forecast step: ${describeH5Error(error)}`);
   }
 }

@@ -83,3 +83,17 @@ export function withH5Writer(h5: H5, write: (file: InstanceType<H5["File"]>) => 
     }
   }
 }
+
+/**
+ * The useful part of an h5wasm error: HDF5 errors arrive as a whole error stack ("HDF5-DIAG: …
+ * #000: … in H5Fopen(): unable to open file …"); the innermost entry says what actually went wrong.
+ */
+export function describeH5Error(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const entries = [...text.matchAll(/#\d+: .*? in [\w.]+\(\): (.*)$/gm)].map((m) => m[1].trim());
+  const innermost = entries.at(-1);
+  if (innermost === undefined) return text.split("\n").find((line) => /\S/.test(line))?.trim() ?? "unknown error";
+  const truncated = /truncated file: eof = (\d+).*stored_eof = (\d+)/.exec(innermost);
+  if (truncated) return `file is truncated (${truncated[1]} of ${truncated[2]} bytes present)`;
+  return innermost;
+}

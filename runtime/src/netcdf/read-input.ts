@@ -2,7 +2,7 @@ import { CHANNEL_NAMES } from "./channels";
 import { cdf3Source, Cdf3FormatError } from "./cdf3-source";
 import { decodeCfTime, parseCfTimeUnits } from "./cf-time";
 import { InputFileError } from "./errors";
-import { loadH5, withH5Reader } from "./h5";
+import { describeH5Error, loadH5, withH5Reader } from "./h5";
 import { h5Source } from "./h5-source";
 import { attrNumber, attrText, type SourceFile, type SourceVariable } from "./source";
 
@@ -54,13 +54,11 @@ export async function readFuxiInput(bytes: Uint8Array, file: string, expected: {
     throw new InputFileError(file, `not a NetCDF file (starts with bytes ${head || "<empty>"}; expected HDF5 '\\x89HDF' or netCDF-3 'CDF')`);
   }
   if (format === "cdf3") {
-    let source: SourceFile;
     try {
-      source = await cdf3Source(bytes);
+      return validated(await cdf3Source(bytes), file, expected);
     } catch (error) {
       throw asInputError(file, error, "cannot be read as netCDF-3");
     }
-    return validated(source, file, expected);
   }
   const h5 = await loadH5();
   let opened = false;
@@ -71,15 +69,14 @@ export async function readFuxiInput(bytes: Uint8Array, file: string, expected: {
     });
   } catch (error) {
     if (error instanceof InputFileError) throw error;
-    throw asInputError(file, error, opened ? "cannot be read as netCDF-4/HDF5" : "cannot be opened as netCDF-4/HDF5 (truncated or corrupt?)");
+    throw asInputError(file, error, opened ? "cannot be read as netCDF-4/HDF5" : "cannot be opened as netCDF-4/HDF5");
   }
 }
 
 function asInputError(file: string, error: unknown, context: string): InputFileError {
   if (error instanceof InputFileError) return error;
   if (error instanceof Cdf3FormatError) return new InputFileError(file, error.message);
-  const detail = (error instanceof Error ? error.message : String(error)).split("\n").find((line) => /\S/.test(line))?.trim();
-  return new InputFileError(file, `${context}: ${detail ?? "unknown error"}`);
+  return new InputFileError(file, `${context}: ${describeH5Error(error)}`);
 }
 
 function validated(source: SourceFile, file: string, expected: { lat: number; lon: number }): FuxiInput {
