@@ -50,6 +50,8 @@ export function stageConstants(stage: Stage): StageConstants {
 /**
  * Pure reference of one stand-in step (opsPerStep = 0): window is [2,70,lat,lon] (batch dim dropped),
  * returns the next window [2,70,lat,lon]. Float32 rounding after every op, as ONNX Runtime does.
+ * The graph sums temb in float64, where the sum of FuXi's 12 values (all 0 or ≥ 2^-9 in magnitude)
+ * is exact in any order, so the reference matches ONNX Runtime bit for bit.
  */
 export function standinReferenceStep(stage: Stage, window: Float32Array, temb: ArrayLike<number>, grid: Grid): Float32Array {
   const frame = CHANNELS * grid.lat * grid.lon;
@@ -57,8 +59,8 @@ export function standinReferenceStep(stage: Stage, window: Float32Array, temb: A
   if (temb.length !== TEMB_LENGTH) throw new Error(`temb has ${temb.length} values, expected ${TEMB_LENGTH}`);
   const { scale, offsets, tembWeight } = stageConstants(stage);
   let tembSum = 0;
-  for (let i = 0; i < TEMB_LENGTH; i++) tembSum = Math.fround(tembSum + Math.fround(temb[i]));
-  const tembTerm = Math.fround(tembSum * Math.fround(tembWeight));
+  for (let i = 0; i < TEMB_LENGTH; i++) tembSum += Math.fround(temb[i]);
+  const tembTerm = Math.fround(tembSum * tembWeight);
   const fScale = Math.fround(scale);
   const out = new Float32Array(2 * frame);
   out.set(window.subarray(frame), 0);
@@ -126,6 +128,7 @@ message TensorShapeProto {
 
 const FLOAT = 1;
 const INT64 = 7;
+const DOUBLE = 11;
 const ATTRIBUTE_INT = 2;
 const EXTERNAL = 1;
 
@@ -153,17 +156,17 @@ export function buildStandinModel(stage: Stage, options: StandinOptions): { onnx
   if (!Number.isInteger(opsPerStep) || opsPerStep < 0) throw new Error(`opsPerStep must be a non-negative integer, got ${opsPerStep}`);
   const constants = stageConstants(stage);
 
-  // External weights: offsets[70] at 0, scale at 512, tembWeight at 576, zero at 640 (64-byte aligned).
+  // External weights: offsets[70] at 0, scale at 512, tembWeight (float64) at 576, zero at 640 (64-byte aligned).
   const weights = new Uint8Array(704);
   const view = new DataView(weights.buffer);
   constants.offsets.forEach((v, c) => view.setFloat32(c * 4, v, true));
   view.setFloat32(512, constants.scale, true);
-  view.setFloat32(576, constants.tembWeight, true);
+  view.setFloat64(576, constants.tembWeight, true);
   view.setFloat32(640, 0, true);
-  const external = (name: string, dims: number[], offset: number, length: number) => ({
+  const external = (name: string, dims: number[], offset: number, length: number, dataType = FLOAT) => ({
     name,
     dims,
-    data_type: FLOAT,
+    data_type: dataType,
     data_location: EXTERNAL,
     external_data: [
       { key: "location", value: stage },
@@ -177,8 +180,10 @@ export function buildStandinModel(stage: Stage, options: StandinOptions): { onnx
     node("Slice", ["input", "slice_start", "slice_end", "slice_axis"], ["current"]),
     node("Mul", ["current", "scale"], ["scaled"]),
     node("Add", ["scaled", "offsets"], ["shifted"]),
-    node("ReduceSum", ["temb"], ["temb_sum"], { keepdims: 1 }),
-    node("Mul", ["temb_sum", "temb_weight"], ["temb_term"]),
+    node("Cast", ["temb"], ["temb64"], { to: DOUBLE }),
+    node("ReduceSum", ["temb64"], ["temb_sum"], { keepdims: 1 }),
+    node("Mul", ["temb_sum", "temb_weight"], ["temb_term64"]),
+    node("Cast", ["temb_term64"], ["temb_term"], { to: FLOAT }),
   ];
   let next = "next";
   nodes.push(node("Add", ["shifted", "temb_term"], [opsPerStep > 0 ? "next_plain" : next]));
@@ -208,7 +213,7 @@ export function buildStandinModel(stage: Stage, options: StandinOptions): { onnx
         int64s("slice_axis", [1]),
         external("offsets", [1, 1, CHANNELS, 1, 1], 0, CHANNELS * 4),
         external("scale", [], 512, 4),
-        external("temb_weight", [], 576, 4),
+        external("temb_weight", [], 576, 8, DOUBLE),
         ...(opsPerStep > 0 ? [external("zero", [], 640, 4)] : []),
       ],
       input: [valueInfo("input", [1, 2, CHANNELS, lat, lon]), valueInfo("temb", [1, TEMB_LENGTH])],

@@ -109,10 +109,16 @@ export interface RuntimeChild {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `tsx runtime/src/main.ts <args>` as the local pipeline does (CPU, loopback S3 env). */
-export async function startRuntimeChild(env: Record<string, string>, args: string[] = ["serve"]): Promise<RuntimeChild> {
+export const TSX_ENTRY = [join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs"), join(REPO_ROOT, "runtime", "src", "main.ts")];
+export const COMPILED_ENTRY = [join(REPO_ROOT, "runtime", "dist", "main.js")];
+
+/**
+ * Starts `tsx runtime/src/main.ts <args>` as the local pipeline does (CPU, loopback S3 env), or the
+ * compiled entry point when `entry` is COMPILED_ENTRY.
+ */
+export async function startRuntimeChild(env: Record<string, string>, args: string[] = ["serve"], entry: string[] = TSX_ENTRY): Promise<RuntimeChild> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs"), join(REPO_ROOT, "runtime", "src", "main.ts"), ...args], {
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],

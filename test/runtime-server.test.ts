@@ -1,0 +1,278 @@
+// The runtime server end to end: a child process (as the local pipeline starts it) against
+// s3rver on loopback, stand-in ONNX models, inputs written by xarray, outputs read by ncdump,
+// xarray and the runtime's own reader.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { startLocalS3, type LocalS3 } from "../tools/local-s3";
+import { STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
+import { readForecastStep } from "../runtime/src/netcdf";
+import { stageSchedule, stepFileName } from "../runtime/src/cascade";
+import { timeEmbedding } from "../runtime/src/time-embedding";
+import type { Manifest } from "../runtime/src/forecast";
+import { http, python, startRuntimeChild, syntheticWindow, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
+
+const run = promisify(execFile);
+const BUCKET = "fuxi-data";
+const INIT = new Date("2023-10-12T06:00:00Z");
+
+export function forecastRequest(runId: string, cascadeSteps: number[], overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: 1,
+    jobName: `fuxi-test-${runId}-1a2b3c4d`,
+    runId,
+    input: `s3://${BUCKET}/input/${runId}/fuxi_input.nc`,
+    outputPrefix: `s3://${BUCKET}/output/${runId}/`,
+    cascadeSteps,
+    outputFormat: "netcdf4",
+    compression: "none",
+    requestedAt: "2026-11-22T06:00:00.000Z",
+    event: { bucket: BUCKET, key: `input/${runId}/_SUCCESS`, sequencer: "0055AED6DCD90281E5", eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" },
+    ...overrides,
+  };
+}
+
+async function put(s3: LocalS3, key: string, body: Uint8Array | string): Promise<void> {
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+}
+
+async function get(s3: LocalS3, key: string): Promise<Buffer | undefined> {
+  try {
+    const response = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+    return Buffer.from(await response.Body!.transformToByteArray());
+  } catch (error) {
+    if ((error as Error).name === "NoSuchKey") return undefined;
+    throw error;
+  }
+}
+
+/** Forecast frames [70, lat, lon] of every step, computed with the pure reference. */
+function referenceFrames(window: Float32Array, cascadeSteps: number[], grid: { lat: number; lon: number }): Float32Array[] {
+  const frames: Float32Array[] = [];
+  let current = window;
+  stageSchedule(cascadeSteps).forEach((stage, step) => {
+    current = standinReferenceStep(STAGES[stage], current, timeEmbedding(INIT, step), grid);
+    frames.push(current.subarray(current.length / 2));
+  });
+  return frames;
+}
+
+describe("runtime server: full request on loopback S3", function () {
+  this.timeout(300_000);
+  const grid = { lat: 9, lon: 16 };
+  const cascade = [20, 20, 2];
+  let work: string;
+  let s3: LocalS3;
+  let runtime: RuntimeChild;
+  let inputBytes: Buffer;
+  let manifest: Manifest;
+  let expected: Float32Array[];
+
+  before(async () => {
+    work = await tempDir("runtime-server");
+    await writeStandinModels(join(work, "models"), grid);
+    s3 = await startLocalS3({ buckets: [BUCKET] });
+    inputBytes = await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT });
+    await put(s3, "input/2023101206/fuxi_input.nc", inputBytes);
+    expected = referenceFrames(syntheticWindow(grid.lat, grid.lon), cascade, grid);
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    await runtime.waitUntilReady();
+  });
+
+  after(async () => {
+    if (runtime) assert.equal(await runtime.stop("SIGTERM"), 0, "graceful shutdown exits 0");
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("answers /ping and /execution-parameters", async () => {
+    const ping = await http("GET", `${runtime.url}/ping`);
+    assert.equal(ping.status, 200);
+    assert.equal(ping.body, "");
+    const parameters = await http("GET", `${runtime.url}/execution-parameters`);
+    assert.deepEqual(JSON.parse(parameters.body), { MaxConcurrentTransforms: 1, BatchStrategy: "SINGLE_RECORD", MaxPayloadInMB: 1 });
+  });
+
+  it("runs [20,20,2] and writes every step, then the _SUCCESS manifest it returns", async () => {
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("2023101206", cascade)));
+    assert.equal(response.status, 200, response.body);
+    manifest = JSON.parse(response.body);
+    assert.equal(manifest.steps, 42);
+    assert.equal(manifest.initTime, INIT.toISOString());
+    assert.equal(manifest.resumedFromStep, 0);
+    assert.deepEqual(manifest.providers, ["cpu"]);
+    assert.equal(manifest.models.length, 6);
+    for (const model of manifest.models) {
+      const bytes = await readFile(join(work, "models", model.file));
+      assert.equal(model.bytes, bytes.length);
+      assert.match(model.sha256, /^[0-9a-f]{64}$/);
+    }
+    assert.deepEqual(manifest.files.map((f) => f.file), Array.from({ length: 42 }, (_, i) => stepFileName(i)));
+    const stored = JSON.parse((await get(s3, "output/2023101206/_SUCCESS"))!.toString("utf8"));
+    assert.deepEqual(stored, manifest);
+    for (const file of manifest.files) {
+      const bytes = await get(s3, `output/2023101206/${file.file}`);
+      assert.equal(bytes?.length, file.bytes, `${file.file} size in the manifest`);
+      assert.ok(file.runMs !== undefined && file.encodeMs !== undefined && file.uploadMs !== undefined);
+    }
+    const stepLogs = runtime.logs.filter((line) => line.msg === "step done");
+    assert.equal(stepLogs.length, 42);
+    for (const key of ["step", "lead", "stage", "runMs", "encodeMs", "uploadMs", "rssMb"]) assert.ok(key in stepLogs[0], `step log has ${key}`);
+  });
+
+  it("switches stage after steps 20 and 40 and matches the reference values exactly", async () => {
+    assert.deepEqual(
+      [manifest.files[19].stage, manifest.files[20].stage, manifest.files[39].stage, manifest.files[40].stage],
+      ["short", "medium", "medium", "long"],
+    );
+    for (let step = 0; step < 42; step++) {
+      const name = stepFileName(step);
+      const decoded = await readForecastStep((await get(s3, `output/2023101206/${name}`))!, name);
+      assert.equal(decoded.leadHours, (step + 1) * 6);
+      assert.equal(decoded.initTime.toISOString(), INIT.toISOString());
+      assert.ok(Buffer.from(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength).equals(Buffer.from(expected[step].buffer, expected[step].byteOffset, expected[step].byteLength)), `${name} values differ from the reference`);
+    }
+    // A cascade that stayed on the short model past step 20 would produce different values.
+    const stuck = referenceFrames(syntheticWindow(grid.lat, grid.lon), [21], grid);
+    assert.notDeepEqual(stuck[20], expected[20]);
+  });
+
+  it("writes files that ncdump and xarray.open_dataarray read with the contract's dims and coordinates", async () => {
+    const file126 = join(work, "126.nc");
+    await writeFile(file126, (await get(s3, "output/2023101206/126.nc"))!);
+    const { stdout } = await run("ncdump", ["-h", file126]);
+    for (const dim of ["time = 1", "step = 1", "level = 70", "lat = 9", "lon = 16"]) assert.match(stdout, new RegExp(`\\b${dim}\\b`), `ncdump -h shows ${dim}`);
+    assert.match(stdout, /float __xarray_dataarray_variable__\(time, step, level, lat, lon\)/);
+
+    const raw = join(work, "126.raw");
+    const summary = JSON.parse(
+      await python(
+        `
+import json, sys, numpy as np, xarray as xr
+da = xr.open_dataarray(sys.argv[1])
+da.values.astype("<f4").tofile(sys.argv[2])
+print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(da.dtype),
+  "time": [str(t) for t in da["time"].values], "step_hours": [float(s / np.timedelta64(1, "h")) for s in da["step"].values],
+  "levels": [str(l) for l in da["level"].values], "lat": da["lat"].values.tolist(), "lon": da["lon"].values.tolist()}))
+`,
+        [file126, raw],
+      ),
+    );
+    assert.deepEqual(summary.dims, ["time", "step", "level", "lat", "lon"]);
+    assert.deepEqual(summary.shape, [1, 1, 70, 9, 16]);
+    assert.equal(summary.dtype, "float32");
+    assert.match(summary.time[0], /^2023-10-12T06:00:00/);
+    assert.deepEqual(summary.step_hours, [126]);
+    assert.equal(summary.levels.length, 70);
+    assert.deepEqual([summary.levels[0], summary.levels[64], summary.levels[69]], ["z50", "r1000", "tp"]);
+    assert.equal(summary.lat[0], 90);
+    assert.equal(summary.lat[8], -90);
+    assert.equal(summary.lon[0], 0);
+    assert.equal(summary.lon[15], 337.5);
+    const values = await readFile(raw);
+    const reference = expected[20];
+    assert.ok(values.equals(Buffer.from(reference.buffer, reference.byteOffset, reference.byteLength)), "xarray reads the reference values of step 20");
+  });
+
+  it("returns the existing manifest for the same request without recomputing", async () => {
+    const stepsBefore = runtime.logs.filter((line) => line.msg === "step done").length;
+    const again = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("2023101206", cascade)));
+    assert.equal(again.status, 200);
+    assert.deepEqual(JSON.parse(again.body), manifest);
+    assert.equal(runtime.logs.filter((line) => line.msg === "step done").length, stepsBefore, "no step recomputed");
+  });
+
+  it("writes gzip-compressed steps when asked", async () => {
+    await put(s3, "input/gz/fuxi_input.nc", inputBytes);
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("gz", [1], { compression: "gzip" })));
+    assert.equal(response.status, 200, response.body);
+    const path = join(work, "gz-006.nc");
+    await writeFile(path, (await get(s3, "output/gz/006.nc"))!);
+    const { stdout } = await run("ncdump", ["-hs", path]);
+    assert.match(stdout, /_DeflateLevel = \d/);
+    const decoded = await readForecastStep(await readFile(path), path);
+    assert.deepEqual(decoded.data, expected[0]);
+  });
+
+  describe("bad inputs: 400 naming the file or field, no _SUCCESS, still healthy", () => {
+    const cases: Array<{ name: string; runId: string; prepare(): Promise<void>; body?: string; expect: RegExp }> = [
+      {
+        name: "wrong grid shape",
+        runId: "bad-shape",
+        prepare: async () => put(s3, "input/bad-shape/fuxi_input.nc", await writeInputWithXarray(join(work, "bad-shape.nc"), { lat: 10, lon: 16, initTime: INIT })),
+        expect: /lat/i,
+      },
+      {
+        name: "reversed latitude",
+        runId: "bad-lat",
+        prepare: async () => put(s3, "input/bad-lat/fuxi_input.nc", await writeInputWithXarray(join(work, "bad-lat.nc"), { ...grid, initTime: INIT, fault: "reverse-latitude" })),
+        expect: /lat/i,
+      },
+      {
+        name: "NaN in the data",
+        runId: "bad-nan",
+        prepare: async () => put(s3, "input/bad-nan/fuxi_input.nc", await writeInputWithXarray(join(work, "bad-nan.nc"), { ...grid, initTime: INIT, fault: "nan" })),
+        expect: /NaN/,
+      },
+      {
+        name: "missing data variable",
+        runId: "bad-var",
+        prepare: async () => put(s3, "input/bad-var/fuxi_input.nc", await writeInputWithXarray(join(work, "bad-var.nc"), { ...grid, initTime: INIT, fault: "missing-variable" })),
+        expect: /variable/i,
+      },
+      {
+        name: "wrong channel name",
+        runId: "bad-chan",
+        prepare: async () => put(s3, "input/bad-chan/fuxi_input.nc", await writeInputWithXarray(join(work, "bad-chan.nc"), { ...grid, initTime: INIT, fault: "wrong-channel" })),
+        expect: /q200/,
+      },
+      {
+        name: "truncated file",
+        runId: "bad-trunc",
+        prepare: async () => put(s3, "input/bad-trunc/fuxi_input.nc", inputBytes.subarray(0, Math.floor(inputBytes.length / 2))),
+        expect: /./,
+      },
+      {
+        name: "not NetCDF",
+        runId: "bad-text",
+        prepare: async () => put(s3, "input/bad-text/fuxi_input.nc", "time,level,lat,lon,value\n"),
+        expect: /not a NetCDF file/,
+      },
+      { name: "missing input object", runId: "bad-missing", prepare: async () => undefined, expect: /does not exist/ },
+    ];
+    for (const testCase of cases) {
+      it(`${testCase.name} → 400`, async () => {
+        await testCase.prepare();
+        const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest(testCase.runId, [2])));
+        assert.equal(response.status, 400, response.body);
+        const body = JSON.parse(response.body);
+        assert.equal(body.file, `s3://${BUCKET}/input/${testCase.runId}/fuxi_input.nc`, `names the file: ${response.body}`);
+        assert.match(body.fault, testCase.expect);
+        assert.equal(await get(s3, `output/${testCase.runId}/_SUCCESS`), undefined);
+        assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+      });
+    }
+
+    it("bad request JSON → 400", async () => {
+      const response = await http("POST", `${runtime.url}/invocations`, '{"version": 1, ');
+      assert.equal(response.status, 400);
+      assert.match(JSON.parse(response.body).error, /not valid JSON/);
+    });
+
+    it("bad request field → 400 naming the field", async () => {
+      const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("bad-steps", [25, 1])));
+      assert.equal(response.status, 400);
+      assert.equal(JSON.parse(response.body).field, "cascadeSteps[0]");
+      assert.equal(await get(s3, "output/bad-steps/_SUCCESS"), undefined);
+    });
+
+    it("still runs a good request afterwards", async () => {
+      await put(s3, "input/after/fuxi_input.nc", inputBytes);
+      const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("after", [1])));
+      assert.equal(response.status, 200, response.body);
+    });
+  });
+});
