@@ -1,0 +1,21 @@
+/**
+ * Every policy of the pack. Tests import this module and call the policies
+ * directly; only policy/index.ts constructs the PolicyPack (which starts a
+ * gRPC server and never returns).
+ */
+import type { Policies } from "@pulumi/policy";
+import { ecrPolicies } from "./rules/ecr";
+import { iamPolicies } from "./rules/iam";
+import { lambdaPolicies } from "./rules/lambda";
+import { s3Policies } from "./rules/s3";
+import { sagemakerPolicies } from "./rules/sagemaker";
+import { requiredTags } from "./rules/tags";
+
+export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...sagemakerPolicies, requiredTags];
+
+export * from "./rules/ecr";
+export * from "./rules/iam";
+export * from "./rules/lambda";
+export * from "./rules/s3";
+export * from "./rules/sagemaker";
+export * from "./rules/tags";
