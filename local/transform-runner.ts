@@ -86,6 +86,7 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
   const partition = region.startsWith("cn-") ? "aws-cn" : "aws";
   const jobs = new Map<string, TransformJobRecord>();
   const running = new Map<string, Promise<void>>();
+  const containers = new Set<RunningContainer>();
   const operations: string[] = [];
   const waiters = new Map<string, Array<() => void>>();
 
@@ -131,6 +132,7 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
       job.transformStartTime = new Date();
       const environment = batchEnvironment(model, request);
       container = await options.launch({ jobName: request.TransformJobName, image: model.image, environment });
+      containers.add(container);
       await waitForPing(container, options.pingTimeoutMs ?? 600_000, options.pingIntervalMs ?? 500);
       const parameters = await executionParameters(container.url);
       const maxPayloadMB = request.MaxPayloadInMB ?? parameters.MaxPayloadInMB ?? DEFAULT_MAX_PAYLOAD_MB;
@@ -154,7 +156,10 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
       job.failureReason = (error instanceof Error ? error.message : String(error)).slice(0, 1024);
     } finally {
       job.transformEndTime = new Date();
-      if (container) await container.stop().catch(() => undefined);
+      if (container) {
+        containers.delete(container);
+        await container.stop().catch(() => undefined);
+      }
       update(job);
     }
   }
@@ -232,6 +237,8 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Like StopTransformJob: running containers are stopped and their jobs end.
+      await Promise.allSettled([...containers].map((container) => container.stop()));
       await Promise.allSettled(running.values());
     },
   };

@@ -1,0 +1,191 @@
+/** `npm start [-- flags]`: the whole pipeline on this machine. See docs/local-run.md. */
+import { existsSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { SingleBar, Presets } from "cli-progress";
+import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, type PipelineEvent } from "./pipeline";
+import { parseLeads } from "./quicklook-cli";
+import { loadLocalStack } from "./stack-settings";
+
+const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [--full | --grid 181x360]
+                  [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
+                  [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]`;
+
+export interface CliOptions {
+  initTime: Date;
+  cascadeSteps?: number[];
+  grid: { lat: number; lon: number };
+  modelsDir?: string;
+  inputFile?: string;
+  providers?: ("cuda" | "cpu")[];
+  stack: string;
+  workDir?: string;
+  leads: number[] | false;
+}
+
+/** Parses the flags; throws an Error naming the flag and the fault. */
+export function parseCli(argv: string[]): CliOptions | "help" {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      init: { type: "string", default: "2023101206" },
+      steps: { type: "string" },
+      full: { type: "boolean", default: false },
+      grid: { type: "string" },
+      models: { type: "string" },
+      input: { type: "string" },
+      providers: { type: "string" },
+      stack: { type: "string", default: "dev" },
+      workdir: { type: "string" },
+      leads: { type: "string" },
+      "no-quicklook": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return "help";
+  if (positionals.length > 0) throw new Error(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const init = /^(\d{4})(\d{2})(\d{2})(\d{2})$/.exec(values.init);
+  const initTime = init ? new Date(Date.UTC(+init[1], +init[2] - 1, +init[3], +init[4])) : undefined;
+  if (!init || !initTime || runIdFor(initTime) !== values.init || +init[4] % 6 !== 0)
+    throw new Error(`--init must be YYYYMMDDHH with HH one of 00, 06, 12, 18 (a valid UTC date), got ${JSON.stringify(values.init)}`);
+  let cascadeSteps: number[] | undefined;
+  if (values.steps !== undefined) {
+    if (!/^\d+(,\d+){0,2}$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
+    cascadeSteps = values.steps.split(",").map(Number);
+  }
+  if (values.full && values.grid) throw new Error("--full and --grid cannot be combined");
+  let grid = values.full || (values.input && !values.grid) ? FULL_GRID : REDUCED_GRID;
+  if (values.grid) {
+    const m = /^(\d+)x(\d+)$/.exec(values.grid);
+    if (!m || +m[1] < 3 || +m[2] < 4) throw new Error(`--grid must be LATxLON with at least 3 latitudes and 4 longitudes (e.g. 181x360), got ${JSON.stringify(values.grid)}`);
+    grid = { lat: +m[1], lon: +m[2] };
+  }
+  for (const [flag, path] of [["--models", values.models], ["--input", values.input]] as const)
+    if (path !== undefined && !existsSync(path)) throw new Error(`${flag} ${path}: no such file or folder`);
+  let providers: ("cuda" | "cpu")[] | undefined;
+  if (values.providers !== undefined) {
+    const names = values.providers.split(",");
+    if (names.length === 0 || names.some((n) => n !== "cuda" && n !== "cpu")) throw new Error(`--providers must list cuda and/or cpu, got ${JSON.stringify(values.providers)}`);
+    providers = names as ("cuda" | "cpu")[];
+  }
+  return {
+    initTime,
+    cascadeSteps,
+    grid,
+    modelsDir: values.models && resolve(values.models),
+    inputFile: values.input && resolve(values.input),
+    providers,
+    stack: values.stack,
+    workDir: values.workdir && resolve(values.workdir),
+    leads: values["no-quicklook"] ? false : values.leads ? parseLeads(values.leads) : [24, 120, 240, 360],
+  };
+}
+
+/** Real FuXi weights use the GPU when this machine has one; the stand-in always runs on CPU. */
+export function defaultProviders(realModels: boolean, gpuPresent: boolean): ("cuda" | "cpu")[] {
+  return realModels && gpuPresent ? ["cuda"] : ["cpu"];
+}
+
+function hasNvidiaGpu(): boolean {
+  return existsSync("/dev/nvidia0") || existsSync("/proc/driver/nvidia/version");
+}
+
+async function main() {
+  let cli: CliOptions | "help";
+  try {
+    cli = parseCli(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (cli === "help") {
+    console.log(USAGE);
+    return;
+  }
+  const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps });
+  const providers = cli.providers ?? defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu());
+  const runId = runIdFor(cli.initTime);
+  const workDir = cli.workDir ?? resolve("local-run", `${runId}-${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`);
+  const steps = stack.config.forecast.cascadeSteps;
+
+  console.log(`FuXi local run ${runId}: cascade [${steps.join(", ")}] (${steps.reduce((a, b) => a + b, 0)} steps), grid ${cli.grid.lat}×${cli.grid.lon}, providers ${providers.join(",")}`);
+  console.log(`  settings  ${relative(process.cwd(), stack.source)} (stack ${stack.config.stack}), bucket ${stack.bucket}, model ${stack.modelName}`);
+  console.log(`  input     ${cli.inputFile ?? "SYNTHETIC (analytic fields, not a real analysis)"}`);
+  console.log(`  models    ${cli.modelsDir ?? "stand-in ONNX models (simple arithmetic, NOT FuXi: the maps are not a forecast)"}`);
+  if (cli.modelsDir && !providers.includes("cuda")) console.log("  warning   no NVIDIA GPU found: running the real FuXi models on CPU is very slow");
+  console.log(`  workdir   ${workDir}`);
+
+  const bar = new SingleBar({ format: "  forecast  |{bar}| {value}/{total} steps  +{lead} h {stage}  {duration_formatted}  ETA {eta_formatted}", hideCursor: true, etaBuffer: 5, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
+  let barStarted = false;
+  const onEvent = (event: PipelineEvent) => {
+    if (event.kind === "phase") console.log(`  ${event.phase.padEnd(9)} ${event.detail ?? ""}`);
+    else if (event.kind === "job") {
+      if (event.status === "InProgress") console.log(`  job       ${event.jobName} InProgress: starting the runtime container`);
+      else if (barStarted) bar.stop();
+    } else if (event.kind === "runtime-ready") {
+      console.log(`  runtime   ready after ${(event.ms / 1000).toFixed(1)} s`);
+    } else if (event.kind === "step") {
+      if (!barStarted) {
+        bar.start(event.total, 0, { lead: 0, stage: "" });
+        barStarted = true;
+      }
+      bar.update(event.done, { lead: event.lead, stage: event.stage ?? "" });
+    }
+  };
+
+  const started = performance.now();
+  let result: LocalRunResult;
+  try {
+    result = await runLocalPipeline({
+      stack,
+      workDir,
+      initTime: cli.initTime,
+      grid: cli.grid,
+      modelsDir: cli.modelsDir,
+      inputFile: cli.inputFile,
+      providers,
+      quicklookLeads: cli.leads,
+      onEvent,
+    });
+  } catch (error) {
+    if (barStarted) bar.stop();
+    console.error(`\nlocal run failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+  if (barStarted) bar.stop();
+  console.log(summary(result, (performance.now() - started) / 1000));
+}
+
+const MB = 1024 * 1024;
+
+export function summary(r: LocalRunResult, wallSeconds: number): string {
+  const m = r.manifest;
+  const steps = m.files.filter((f) => /^\d{3}\.nc$/.test(f.file));
+  const totalBytes = steps.reduce((sum, f) => sum + f.bytes, 0);
+  const median = (values: (number | undefined)[]) => {
+    const v = values.filter((x): x is number => typeof x === "number").sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : NaN;
+  };
+  const job = r.jobs[0];
+  const jobSeconds = job?.transformEndTime && job.creationTime ? (job.transformEndTime.getTime() - job.creationTime.getTime()) / 1000 : NaN;
+  const label = [r.synthetic ? "SYNTHETIC input" : undefined, r.standinModels ? "stand-in model, not a forecast" : undefined].filter(Boolean).join(", ");
+  const lines = [
+    "",
+    `Run ${r.runId} done in ${wallSeconds.toFixed(1)} s${label ? ` (${label})` : ""}`,
+    `  job        ${m.jobName} Completed in ${jobSeconds.toFixed(1)} s (runtime wall ${(m.wallMs / 1000).toFixed(1)} s, providers ${m.providers.join(",")})`,
+    `  forecast   init ${m.initTime}, ${m.steps} steps +${steps[0]?.lead ?? "?"} h … +${steps[steps.length - 1]?.lead ?? "?"} h, cascade [${m.cascadeSteps.join(", ")}], grid ${m.grid.lat}×${m.grid.lon}, compression ${m.compression}`,
+    `  files      ${steps.length} × ${(totalBytes / steps.length / MB).toFixed(1)} MB = ${(totalBytes / MB).toFixed(1)} MB, plus _SUCCESS (manifest) and _transform/${m.jobName}.json.out`,
+    `  per step   run ${median(steps.map((f) => f.runMs)).toFixed(0)} ms, encode ${median(steps.map((f) => f.encodeMs)).toFixed(0)} ms, upload ${median(steps.map((f) => f.uploadMs)).toFixed(0)} ms (medians from the manifest)`,
+    `  outputs    ${r.outputUri}  (s3rver data: ${r.s3DataDir}; it stops with this command)`,
+    `  copied to  ${r.outputFolder}`,
+  ];
+  if (r.quicklooks.length > 0) lines.push(`  maps       ${r.quicklooks.length} PNGs in ${r.quicklookFolder}`);
+  lines.push(`  logs       ${join(r.logDir, "runtime.log")}, ${join(r.logDir, "trigger.log")}`);
+  lines.push(`  maps again npm run quicklook -- ${r.outputFolder} --leads 24,120`);
+  return lines.join("\n");
+}
+
+if (require.main === module) void main();

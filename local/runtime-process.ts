@@ -1,0 +1,79 @@
+/**
+ * Starts the real runtime server (`tsx runtime/src/main.ts serve`) as a child process, the way
+ * Batch Transform starts the container (`docker run <image> serve`): the job's environment plus
+ * what the host adds (here: where S3 is and its credentials, as the instance role would).
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { ContainerLauncher, RunningContainer } from "./transform-runner";
+
+export const REPO_ROOT = join(__dirname, "..");
+
+export interface RuntimeProcessOptions {
+  /** Added to the job environment: S3 endpoint, credentials, region. */
+  hostEnv: Record<string, string>;
+  /** Every stdout/stderr line of the child is appended here. */
+  logFile: string;
+  /** Each pino JSON line the runtime writes. */
+  onLogRecord?: (record: Record<string, unknown>) => void;
+}
+
+export function runtimeProcessLauncher(options: RuntimeProcessOptions): ContainerLauncher {
+  return async ({ environment }) => {
+    const port = await freePort();
+    const log = createWriteStream(options.logFile, { flags: "a" });
+    const child = spawn(process.execPath, [require.resolve("tsx/cli"), join(REPO_ROOT, "runtime/src/main.ts"), "serve"], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.hostEnv, ...environment, SAGEMAKER_BIND_TO_PORT: String(port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const lastLines: string[] = [];
+    const onLine = (line: string) => {
+      log.write(`${line}\n`);
+      lastLines.push(line);
+      if (lastLines.length > 5) lastLines.shift();
+      if (!line.startsWith("{")) return;
+      try {
+        options.onLogRecord?.(JSON.parse(line));
+      } catch {
+        // not a JSON log record: kept in the log file only
+      }
+    };
+    createInterface({ input: child.stdout! }).on("line", onLine);
+    createInterface({ input: child.stderr! }).on("line", onLine);
+    const exited = new Promise<string>((resolve) => {
+      child.once("exit", (code, signal) => resolve(`${signal ? `signal ${signal}` : `exit code ${code}`}; last output: ${lastLines.join(" | ").slice(-800)}`));
+      child.once("error", (error) => resolve(`could not start: ${error.message}`));
+    });
+    let stopping: Promise<void> | undefined;
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await new Promise<void>((resolve) => log.end(() => resolve()));
+    };
+    const container: RunningContainer = {
+      url: `http://127.0.0.1:${port}`,
+      exited,
+      stop: () => (stopping ??= stop()),
+    };
+    return container;
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}

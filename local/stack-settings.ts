@@ -1,0 +1,90 @@
+/**
+ * The local pipeline runs with the settings of a real stack: Pulumi.<stack>.yaml is validated by
+ * the stack's own parser (config.ts) and turned into the Lambda and model environments by the
+ * same functions the Pulumi components use, so local runs exercise what a deployment would.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { parseStackConfig, type StackConfig } from "../config";
+import { INPUT_MARKER_SUFFIX, triggerEnvironment } from "../components/trigger";
+import { runtimeEnvironment } from "../components/forecastModel";
+import { REPO_ROOT } from "./runtime-process";
+import type { NotificationRule } from "./s3-event";
+
+export interface LocalStack {
+  /** Where the settings came from. */
+  source: string;
+  config: StackConfig;
+  bucket: string;
+  modelName: string;
+  /** The bucket notification the stack creates for the trigger. */
+  rule: NotificationRule;
+}
+
+/** Reads `Pulumi.<stack>.yaml` from the repository root (its `fuxi:*` and `aws:region` keys). */
+export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number[] } = {}): LocalStack {
+  const file = join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+  if (!existsSync(file)) throw new Error(`stack settings file ${file} does not exist (use --stack with one of the Pulumi.<stack>.yaml files)`);
+  const document = parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  const values = document?.config ?? {};
+  const raw: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) raw[key] = typeof value === "string" ? value : JSON.stringify(value);
+  if (overrides.cascadeSteps) {
+    const forecast = typeof values["fuxi:forecast"] === "object" && values["fuxi:forecast"] !== null ? values["fuxi:forecast"] : {};
+    raw["fuxi:forecast"] = JSON.stringify({ ...forecast, cascadeSteps: overrides.cascadeSteps });
+  }
+  const region = typeof values["aws:region"] === "string" ? values["aws:region"] : "cn-northwest-1";
+  let config: StackConfig;
+  try {
+    config = parseStackConfig({ stack, region, raw });
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
+  const prefix = config.transform.jobNamePrefix;
+  return {
+    source: file,
+    config,
+    bucket: `${prefix}-data-local`,
+    modelName: `${prefix}-model-local`,
+    rule: { configurationId: `${prefix}-trigger`, prefix: config.prefixes.input, suffix: INPUT_MARKER_SUFFIX, events: ["s3:ObjectCreated:*"] },
+  };
+}
+
+/** The trigger Lambda's environment exactly as components/trigger.ts sets it. */
+export function localTriggerEnvironment(stack: LocalStack): Record<string, string> {
+  const c = stack.config;
+  const env = triggerEnvironment(
+    {
+      stack: c.stack,
+      prefixes: c.prefixes,
+      jobNamePrefix: c.transform.jobNamePrefix,
+      cascadeSteps: c.forecast.cascadeSteps,
+      compression: c.forecast.compression,
+      instanceType: c.transform.instanceType,
+      instanceCount: c.transform.instanceCount,
+      invocationTimeoutSeconds: c.transform.invocationTimeoutSeconds,
+      maxRetries: c.transform.maxRetries,
+      amiVersion: c.transform.amiVersion,
+    },
+    stack.bucket,
+    stack.modelName,
+  );
+  return { ...(env as Record<string, string>), S3_FORCE_PATH_STYLE: "true" };
+}
+
+/**
+ * The model's Environment as components/forecastModel.ts builds it, with the local differences:
+ * models from a folder (FUXI_MODEL_DIR) and the providers this machine has.
+ */
+export function localModelEnvironment(stack: LocalStack, modelDir: string, providers: ("cuda" | "cpu")[]): Record<string, string> {
+  const runtime = stack.config.runtime;
+  // Progress comes from the runtime's "step done" info lines: never run quieter than info.
+  const logLevel = ["debug", "trace"].includes(runtime.logLevel) ? runtime.logLevel : "info";
+  const env = runtimeEnvironment(
+    // Locally the models come from a folder, as an extracted ModelDataUrl archive would.
+    { bucket: "local", key: "model.tar.gz", kind: "archive" },
+    { ...runtime, providers, allowCpu: providers.includes("cpu"), logLevel },
+  );
+  return { ...env, FUXI_MODEL_DIR: modelDir };
+}
