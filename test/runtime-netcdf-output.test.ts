@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { CHANNEL_NAMES, FORECAST_VARIABLE, encodeForecastStep, readForecastStep, type ForecastStep } from "../runtime/src/netcdf";
+import { loadH5 } from "../runtime/src/netcdf/h5";
+import { writeNetcdf4 } from "../runtime/src/netcdf/nc4-write";
+import { fuxiGrid, syntheticFuxiInput } from "../tools/fuxi-input-file";
+
+const run = promisify(execFile);
+const GRID = { lat: 32, lon: 64 };
+const INIT = new Date("2023-10-12T06:00:00Z");
+const FIELD = 70 * GRID.lat * GRID.lon;
+
+function step(overrides: Partial<ForecastStep> = {}): ForecastStep {
+  const { lat, lon } = fuxiGrid(GRID);
+  // The second synthetic frame: smooth physical fields, like a real forecast.
+  const data = syntheticFuxiInput({ initTime: INIT, ...GRID }).slice(FIELD);
+  return { initTime: INIT, leadHours: 6, levels: [...CHANNEL_NAMES], lat, lon, data, compression: "none", ...overrides };
+}
+
+/** Float32 values with arbitrary bit patterns (all finite), to prove the round trip is bit-exact. */
+function awkwardValues(): Float32Array {
+  const bits = new Uint32Array(FIELD);
+  let x = 0x12345678;
+  for (let i = 0; i < bits.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bits[i] = x >>> 0;
+    if ((bits[i] & 0x7f800000) === 0x7f800000) bits[i] &= 0xbfffffff; // no NaN/Inf
+  }
+  const values = new Float32Array(bits.buffer);
+  values[0] = -0;
+  values[1] = 1.4e-45; // smallest subnormal
+  values[2] = 3.4028234663852886e38;
+  return values;
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+describe("runtime netcdf: forecast step files", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "fuxi-step-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const compression of ["none", "gzip"] as const) {
+    it(`round-trips bit-exactly (${compression})`, async () => {
+      const original = step({ data: awkwardValues(), compression, leadHours: 360 });
+      const bytes = await encodeForecastStep(original);
+      const back = await readForecastStep(bytes, "360.nc");
+      assert.equal(back.initTime.toISOString(), INIT.toISOString());
+      assert.equal(back.leadHours, 360);
+      assert.equal(back.compression, compression);
+      assert.deepEqual(back.levels, CHANNEL_NAMES);
+      assert.deepEqual(back.lat, original.lat);
+      assert.deepEqual(back.lon, original.lon);
+      assert.ok(sameBits(back.data, original.data));
+    });
+  }
+
+  it("returns bytes on their own ArrayBuffer, so they can be transferred between threads", async () => {
+    const bytes = await encodeForecastStep(step());
+    assert.equal(bytes.byteOffset, 0);
+    assert.equal(bytes.buffer.byteLength, bytes.byteLength);
+  });
+
+  it("is byte-deterministic: same step, different wall-clock seconds, other encodes in between", async function () {
+    this.timeout(30_000);
+    const first = await encodeForecastStep(step());
+    await encodeForecastStep(step({ leadHours: 12, data: awkwardValues(), compression: "gzip" }));
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // HDF5 object times have 1 s resolution
+    const second = await encodeForecastStep(step());
+    assert.ok(Buffer.from(first).equals(Buffer.from(second)), "the two encodings differ");
+    const gzipA = await encodeForecastStep(step({ compression: "gzip" }));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const gzipB = await encodeForecastStep(step({ compression: "gzip" }));
+    assert.ok(Buffer.from(gzipA).equals(Buffer.from(gzipB)), "the two gzip encodings differ");
+  });
+
+  it("pins the clock only while HDF5 writes, and restores it when a write fails", async () => {
+    const realNow = Date.now;
+    await encodeForecastStep(step());
+    assert.equal(Date.now, realNow);
+    const h5 = await loadH5();
+    const broken = { coordinates: [{ name: "x", values: Float64Array.of(1, 2, 3) }], variables: [{ name: "v", dims: ["x"], data: new Float32Array(2) }] };
+    assert.throws(() => writeNetcdf4(h5, broken), /does not match number of elements/);
+    assert.equal(Date.now, realNow);
+    assert.ok(Math.abs(Date.now() - performance.timeOrigin - performance.now()) < 1000);
+  });
+
+  it("gzip: one (lat, lon) field per chunk, deflate, smaller than uncompressed", async () => {
+    const plain = await encodeForecastStep(step());
+    const gzip = await encodeForecastStep(step({ compression: "gzip" }));
+    assert.ok(gzip.byteLength < plain.byteLength * 0.9, `gzip ${gzip.byteLength} vs ${plain.byteLength}`);
+    await writeFile(join(dir, "gzip.nc"), gzip);
+    const { stdout } = await run("ncdump", ["-hs", join(dir, "gzip.nc")]);
+    assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_ChunkSizes = 1, 1, 1, 32, 64 ;`));
+    assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_DeflateLevel = \\d ;`));
+  });
+
+  it("ncdump -h shows the contract's dimensions, variables and CF attributes", async () => {
+    await writeFile(join(dir, "006.nc"), await encodeForecastStep(step()));
+    const { stdout } = await run("ncdump", ["-h", join(dir, "006.nc")]);
+    const dims = /dimensions:\n([\s\S]*?)variables:/.exec(stdout)?.[1].trim().split("\n").map((l) => l.trim());
+    assert.deepEqual(dims, ["time = 1 ;", "step = 1 ;", "level = 70 ;", "lat = 32 ;", "lon = 64 ;"]);
+    for (const line of [
+      `float ${FORECAST_VARIABLE}(time, step, level, lat, lon) ;`,
+      "int64 time(time) ;",
+      'time:units = "hours since 1970-01-01 00:00:00" ;',
+      'time:calendar = "proleptic_gregorian" ;',
+      "int64 step(step) ;",
+      'step:units = "hours" ;',
+      "string level(level) ;",
+      "double lat(lat) ;",
+      'lat:units = "degrees_north" ;',
+      'lat:standard_name = "latitude" ;',
+      "double lon(lon) ;",
+      'lon:units = "degrees_east" ;',
+      'lon:standard_name = "longitude" ;',
+    ]) {
+      assert.ok(stdout.includes(line), `missing '${line}' in\n${stdout}`);
+    }
+  });
+
+  for (const compression of ["none", "gzip"] as const) {
+    it(`xarray.open_dataarray reads dims, decoded time/step, coordinates and exact values (${compression})`, async function () {
+      this.timeout(60_000);
+      const original = step({ leadHours: 126, compression, data: awkwardValues() });
+      await writeFile(join(dir, "126.nc"), await encodeForecastStep(original));
+      await writeFile(join(dir, "expected.bin"), original.data);
+      const script = `
+import json, sys, numpy as np, xarray as xr
+d = sys.argv[1]
+da = xr.open_dataarray(d + "/126.nc")
+expected = np.fromfile(d + "/expected.bin", dtype="<f4").reshape(1, 1, 70, ${GRID.lat}, ${GRID.lon})
+values = da.values
+print(json.dumps({
+  "dims": list(da.dims), "shape": list(da.shape), "dtype": str(da.dtype),
+  "time": str(da.time.values[0]), "time_dtype": str(da.time.dtype),
+  "step_hours": float(da.step.values[0] / np.timedelta64(1, "h")), "step_dtype": str(da.step.dtype),
+  "levels": [str(x) for x in da.level.values], "lat": da.lat.values.tolist(), "lon": da.lon.values.tolist(),
+  "bits_equal": bool(np.array_equal(values.view(np.uint32), expected.view(np.uint32))),
+  "zlib": bool(da.encoding.get("zlib", False)),
+}))
+`;
+      const { stdout } = await run("/usr/bin/python3", ["-c", script, dir]);
+      const got = JSON.parse(stdout);
+      assert.deepEqual(got.dims, ["time", "step", "level", "lat", "lon"]);
+      assert.deepEqual(got.shape, [1, 1, 70, GRID.lat, GRID.lon]);
+      assert.equal(got.dtype, "float32");
+      assert.equal(got.time, "2023-10-12T06:00:00.000000000");
+      assert.equal(got.time_dtype, "datetime64[ns]");
+      assert.equal(got.step_dtype, "timedelta64[ns]");
+      assert.equal(got.step_hours, 126);
+      assert.deepEqual(got.levels, CHANNEL_NAMES);
+      assert.deepEqual(got.lat, Array.from(original.lat));
+      assert.deepEqual(got.lon, Array.from(original.lon));
+      assert.equal(got.bits_equal, true);
+      assert.equal(got.zlib, compression === "gzip");
+    });
+  }
+
+  it("keeps the input's level spelling and encodes a non-whole-hour init time in seconds", async () => {
+    const levels = CHANNEL_NAMES.map((c) => c.toUpperCase());
+    const initTime = new Date("2023-10-12T06:30:00Z");
+    const back = await readForecastStep(await encodeForecastStep(step({ levels, initTime })), "x.nc");
+    assert.deepEqual(back.levels, levels);
+    assert.equal(back.initTime.toISOString(), initTime.toISOString());
+  });
+
+  it("rejects steps that do not add up, and files that are not forecast steps, naming the file", async () => {
+    await assert.rejects(encodeForecastStep(step({ leadHours: 6.5 })), /leadHours 6.5 is not a whole non-negative number/);
+    await assert.rejects(encodeForecastStep(step({ initTime: new Date(NaN) })), /initTime is not a valid date/);
+    const bytes = await encodeForecastStep(step());
+    await assert.rejects(readForecastStep(bytes.subarray(0, 2000), "output/run/006.nc"), /^Error: output\/run\/006\.nc: not a readable FuXi forecast step: file is truncated/);
+    await assert.rejects(readForecastStep(new TextEncoder().encode("nope"), "x.nc"), /x\.nc: not a readable FuXi forecast step/);
+  });
+});
