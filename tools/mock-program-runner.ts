@@ -184,9 +184,13 @@ async function main(): Promise<void> {
             urn: resp.getUrn(),
             custom: req.getCustom(),
             inputs,
+            outputs: plainInputs(resp.getObject()?.toJavaScript() ?? {}, []) as Record<string, any>,
             secretInputs,
             ...(req.getParent() ? { parent: req.getParent() } : {}),
             dependsOn: [...new Set<string>(req.getDependenciesList())].sort(),
+            propertyDependencies: Object.fromEntries(
+              [...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, any]) => [k, [...new Set<string>(v.getUrnsList())].sort()]),
+            ),
             ...(req.getProvider() ? { provider: req.getProvider() } : {}),
           });
         }

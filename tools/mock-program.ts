@@ -27,12 +27,16 @@ export interface MockedResource {
    * {__asset: {text|path|uri}}, archives as {__archive: {assets|path|uri}}, resource references as URNs.
    */
   inputs: Record<string, any>;
+  /** What the mocks returned as the resource's state (inputs plus mocked names, ARNs, URLs), plain like `inputs`. */
+  outputs: Record<string, any>;
   /** Dotted paths in `inputs` whose values were secret, e.g. "registry.password". */
   secretInputs: string[];
   /** URN of the parent (the stack resource for top-level components). */
   parent?: string;
   /** URNs of every direct dependency: explicit dependsOn plus those implied by inputs. */
   dependsOn: string[];
+  /** Input name → URNs that input was computed from, as the engine records them (policy packs link resources with it). */
+  propertyDependencies: Record<string, string[]>;
   /** Provider reference, when the engine was given one. */
   provider?: string;
 }
