@@ -171,3 +171,37 @@ export async function runPack(policies: Policies, resources: AnalyzedResource[],
   }
   return total;
 }
+
+/** The shape tools/mock-program.ts records (kept structural so the pack does not depend on the program's tools). */
+export interface RecordedResource {
+  type: string;
+  name: string;
+  urn: string;
+  custom: boolean;
+  inputs: Record<string, any>;
+  parent?: string;
+  dependsOn: string[];
+  propertyDependencies?: Record<string, string[]>;
+  provider?: string;
+}
+
+/**
+ * Resources recorded from a program run under mocks, as the analyzer would see
+ * them (components included), with the provider resolved from its "urn::id" reference.
+ */
+export function fromRecorded(recorded: RecordedResource[]): AnalyzedResource[] {
+  const byUrn = new Map(recorded.map((r) => [r.urn, r]));
+  return recorded.map((r) => {
+      const providerRecord = r.provider ? byUrn.get(r.provider.split("::").slice(0, -1).join("::")) : undefined;
+      return {
+        type: r.type,
+        name: r.name,
+        urn: r.urn,
+        props: r.inputs,
+        parent: r.parent,
+        dependencies: r.dependsOn,
+        propertyDependencies: r.propertyDependencies ?? {},
+        provider: providerRecord && { type: providerRecord.type, name: providerRecord.name, urn: providerRecord.urn, props: providerRecord.inputs },
+      };
+    });
+}
