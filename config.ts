@@ -134,7 +134,11 @@ export const stackConfigSchema = z.strictObject({
   /** Runtime settings that become the SageMaker model's Environment. */
   runtime: z
     .strictObject({
-      providers: z.array(oneOf(["cuda", "cpu"])).min(1, "is empty; expected a list such as [cuda]").default(["cuda"]),
+      providers: z
+        .array(oneOf(["cuda", "cpu"]))
+        .min(1, "is empty; expected a list such as [cuda]")
+        .refine((p) => new Set(p).size === p.length, { error: "names a provider twice; expected each of cuda, cpu at most once" })
+        .default(["cuda"]),
       allowCpu: bool().default(false),
       keepAllStages: bool().default(false),
       stepsInFlight: int(1, 8).default(2),
