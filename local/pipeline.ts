@@ -188,5 +188,5 @@ async function downloadFolder(client: S3Client, bucket: string, prefix: string, 
     }
     token = page.NextContinuationToken;
   } while (token);
-  return files.sort((a, b) => a.name.localeCompare(b.name));
+  return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
