@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { defaultBaseImage, parseStackConfig, prefixesOverlap, StackConfigError } from "../config";
-import { stackConfig } from "../tools/mock-program-runner";
+import { stackConfig } from "../tools/mock-program-mocks";
 
 const MODEL = JSON.stringify({ artifacts: "s3://fuxi-weights/fuxi/" });
 
