@@ -113,6 +113,8 @@ export interface QuicklookOptions {
   variables?: readonly QuicklookVariable[];
   /** Extra words for every title, e.g. "SYNTHETIC input, stand-in model". */
   note?: string;
+  /** One colour range per variable across all leads (to compare them) instead of one per map. */
+  sharedRange?: boolean;
 }
 
 export interface QuicklookImage {
@@ -139,11 +141,10 @@ export async function renderQuicklooks(options: QuicklookOptions): Promise<Quick
   const images: QuicklookImage[] = [];
   for (const variable of variables) {
     const fields = steps.map((step) => displayField(step, variable));
-    // One colour range per variable across all leads, so the maps can be compared.
-    const all = Float32Array.from(fields.flatMap((f) => Array.from(robustRange(f))));
-    const range: [number, number] = variable.fromZero ? [0, Math.max(1, Math.max(...all))] : [Math.min(...all), Math.max(...all)];
+    const shared = colourRange(variable, fields);
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i];
+      const range = options.sharedRange ? shared : colourRange(variable, [fields[i]]);
       const png = await renderMapPng(
         { values: fields[i], lat: step.lat, lon: step.lon },
         { title: titleLines(variable, step, options.note), units: variable.units, scheme: variable.scheme, range },
@@ -154,6 +155,13 @@ export async function renderQuicklooks(options: QuicklookOptions): Promise<Quick
     }
   }
   return images;
+}
+
+/** 1st-99th percentile of the fields; precipitation starts at 0 and spans at least 1 mm. */
+function colourRange(variable: QuicklookVariable, fields: Float32Array[]): [number, number] {
+  const ends = fields.flatMap((f) => robustRange(f));
+  const high = Math.max(...ends);
+  return variable.fromZero ? [0, Math.max(1, high)] : [Math.min(...ends), high];
 }
 
 function displayField(step: ForecastStep, variable: QuicklookVariable): Float32Array {

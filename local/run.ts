@@ -161,6 +161,22 @@ async function main() {
 
 const MB = 1024 * 1024;
 
+const PHASE_NAMES: Record<string, string> = {
+  standinModelsMs: "models",
+  syntheticInputMs: "input",
+  uploadAndTriggerMs: "upload+trigger",
+  transformJobMs: "job",
+  downloadMs: "copy",
+  quicklookMs: "maps",
+};
+
+function phases(timings: Record<string, number>): string {
+  return Object.entries(PHASE_NAMES)
+    .filter(([key]) => timings[key] !== undefined)
+    .map(([key, name]) => `${name} ${(timings[key] / 1000).toFixed(1)} s`)
+    .join(", ");
+}
+
 export function summary(r: LocalRunResult, wallSeconds: number): string {
   const m = r.manifest;
   const steps = m.files.filter((f) => /^\d{3}\.nc$/.test(f.file));
@@ -179,6 +195,7 @@ export function summary(r: LocalRunResult, wallSeconds: number): string {
     `  forecast   init ${m.initTime}, ${m.steps} steps +${steps[0]?.lead ?? "?"} h … +${steps[steps.length - 1]?.lead ?? "?"} h, cascade [${m.cascadeSteps.join(", ")}], grid ${m.grid.lat}×${m.grid.lon}, compression ${m.compression}`,
     `  files      ${steps.length} × ${(totalBytes / steps.length / MB).toFixed(1)} MB = ${(totalBytes / MB).toFixed(1)} MB, plus _SUCCESS (manifest) and _transform/${m.jobName}.json.out`,
     `  per step   run ${median(steps.map((f) => f.runMs)).toFixed(0)} ms, encode ${median(steps.map((f) => f.encodeMs)).toFixed(0)} ms, upload ${median(steps.map((f) => f.uploadMs)).toFixed(0)} ms (medians from the manifest)`,
+    `  phases     ${phases(r.timingsMs)}`,
     `  outputs    ${r.outputUri}  (s3rver data: ${r.s3DataDir}; it stops with this command)`,
     `  copied to  ${r.outputFolder}`,
   ];

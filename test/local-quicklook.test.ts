@@ -79,6 +79,28 @@ describe("local quick-look maps", function () {
     assert.ok(coast >= 6, `the equator row should cross coastlines, found ${coast} coastline pixels`);
   });
 
+  it("scales colours per map by default, and across leads with sharedRange", async () => {
+    // Z500 at +6 h and +24 h differ by a constant (18 units): per-map ranges draw the same map
+    // (up to float rounding at palette boundaries), a shared range draws them in different colours.
+    const differingPixels = async (dir: string) => {
+      const [a, b] = await Promise.all(["006", "024"].map(async (lead) => PNG.sync.read(await readFile(join(dir, `z500_${lead}h.png`)))));
+      let differing = 0;
+      for (let y = 66; y < 66 + MAP_HEIGHT; y++)
+        for (let x = 20; x < 20 + MAP_WIDTH; x++) {
+          const i = (y * a.width + x) * 4;
+          if (Math.abs(a.data[i] - b.data[i]) + Math.abs(a.data[i + 1] - b.data[i + 1]) + Math.abs(a.data[i + 2] - b.data[i + 2]) > 12) differing++;
+        }
+      return differing / (MAP_WIDTH * MAP_HEIGHT);
+    };
+    const own = join(folder, "own-range");
+    await renderQuicklooks({ source: localStepSource(folder), outDir: own, leads: [6, 24] });
+    const shared = join(folder, "shared-range");
+    await renderQuicklooks({ source: localStepSource(folder), outDir: shared, leads: [6, 24], sharedRange: true });
+    const [ownDiff, sharedDiff] = [await differingPixels(own), await differingPixels(shared)];
+    assert.ok(ownDiff < 0.01, `per-map ranges: ${(ownDiff * 100).toFixed(2)}% of map pixels differ`);
+    assert.ok(sharedDiff > 0.5, `shared range: only ${(sharedDiff * 100).toFixed(2)}% of map pixels differ`);
+  });
+
   it("reads the steps from S3 as well", async () => {
     const s3 = await startLocalS3({ buckets: ["ql"] });
     try {
