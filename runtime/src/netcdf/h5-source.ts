@@ -113,13 +113,24 @@ export function h5Source(h5: H5, file: H5File): SourceFile {
       const dataset = datasetOf(variable);
       const [leading, ...rest] = variable.shape;
       const frame = rest.reduce((a, b) => a * b, 1);
-      // One leading index per read keeps the WASM heap at one frame, not the whole (up to 1.2 GB) array.
-      for (let index = 0; index < leading; index++) {
-        const part = dataset.slice([[index, index + 1]]);
-        if (!(part instanceof Float32Array || part instanceof Float64Array) || part.length !== frame) {
-          throw new Error(`${variable.name}: unexpected slice of ${index}`);
+      const elementBytes = variable.type === "double" ? 8 : 4;
+      if (variable.type !== "float" && variable.type !== "double") throw new Error(`${variable.name} is not float or double`);
+      // One leading index per read keeps the WASM heap at one frame, not the whole (up to 1.2 GB) array,
+      // and reading into our own heap buffer skips the extra copy Dataset.slice makes.
+      const pointer = module._malloc(frame * elementBytes);
+      if (pointer === 0) throw new Error(`cannot allocate ${frame * elementBytes} bytes in the WASM heap for ${variable.name}`);
+      try {
+        const count = [1n, ...rest.map(BigInt)];
+        const stride = count.map(() => 1n);
+        for (let index = 0; index < leading; index++) {
+          const offset = [BigInt(index), ...rest.map(() => 0n)];
+          const status = module.get_dataset_data(dataset.file_id, dataset.path, count, offset, stride, BigInt(pointer));
+          if (status < 0) throw new Error(`reading ${variable.name}[${index}] failed`);
+          const Heap = elementBytes === 8 ? Float64Array : Float32Array;
+          into.set(new Heap(module.HEAPU8.buffer as ArrayBuffer, pointer, frame), index * frame);
         }
-        into.set(part, index * frame);
+      } finally {
+        module._free(pointer);
       }
     },
   };
