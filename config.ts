@@ -24,13 +24,20 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const
 /** The only key that may be stored as a secret: e-mail addresses are personal data. */
 const SECRET_CAPABLE_KEYS = new Set(["alerts"]);
 
+/**
+ * `pulumi config set --path fuxi:x.y 20` may store "20" (a string): accept the
+ * plain decimal and boolean spellings the CLI writes.
+ */
+const fromCliString = (v: unknown) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : v);
+const boolFromCliString = (v: unknown) => (v === "true" ? true : v === "false" ? false : v);
+
 const int = (min: number, max: number) => {
   const msg = `is out of range; expected an integer from ${min} to ${max}`;
-  return z.number({ error: msg }).int(msg).min(min, msg).max(max, msg);
+  return z.preprocess(fromCliString, z.number({ error: msg }).int(msg).min(min, msg).max(max, msg));
 };
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `is not allowed; expected one of ${values.join(", ")}` });
-const bool = () => z.boolean({ error: "is not a boolean; expected true or false" });
+const bool = () => z.preprocess(boolFromCliString, z.boolean({ error: "is not a boolean; expected true or false" }));
 
 /** "" or a relative S3 key prefix ending in "/". */
 const keyPrefix = z
@@ -125,9 +132,9 @@ export const stackConfigSchema = z.strictObject({
       timeoutSeconds: int(1, 900).default(60),
       /** Caps parallel job creations; S3 delivers at least once, names are idempotent. */
       reservedConcurrency: int(1, 1000).default(2),
-      logRetentionDays: z
+      logRetentionDays: z.preprocess(fromCliString, z
         .number({ error: `is not a retention; expected one of ${LOG_RETENTION_DAYS.join(", ")}` })
-        .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), { error: `is not a retention CloudWatch accepts; expected one of ${LOG_RETENTION_DAYS.join(", ")}` })
+        .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), { error: `is not a retention CloudWatch accepts; expected one of ${LOG_RETENTION_DAYS.join(", ")}` }))
         .default(30),
     })
     .default({ memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 2, logRetentionDays: 30 }),

@@ -55,6 +55,22 @@ describe("stack config (config.ts)", () => {
     assert.equal(cfg.image.baseImage, "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker");
   });
 
+  it("accepts numbers and booleans as the strings `pulumi config set --path` may store", () => {
+    const raw = stackConfig("dev", {
+      "fuxi:transform": { instanceCount: "2", maxRetries: "0", invocationTimeoutSeconds: "900" },
+      "fuxi:forecast": { cascadeSteps: ["20", "20"] },
+      "fuxi:runtime": { keepAllStages: "true" },
+      "fuxi:lambda": { logRetentionDays: "14" },
+    });
+    const cfg = parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw });
+    assert.equal(cfg.transform.instanceCount, 2);
+    assert.equal(cfg.transform.maxRetries, 0);
+    assert.deepEqual(cfg.forecast.cascadeSteps, [20, 20]);
+    assert.equal(cfg.runtime.keepAllStages, true);
+    assert.equal(cfg.lambda.logRetentionDays, 14);
+    assert.match(problems({ "fuxi:transform": { instanceCount: "two" } })[0]!, /^fuxi:transform\.instanceCount: "two" is out of range; expected an integer from 1 to 100/);
+  });
+
   it("base images come from the stack's own partition (China never pulls from outside)", () => {
     assert.match(defaultBaseImage("cn-north-1"), /^727897471807\.dkr\.ecr\.cn-north-1\.amazonaws\.com\.cn\//);
     assert.match(defaultBaseImage("eu-west-1"), /^763104351884\.dkr\.ecr\.eu-west-1\.amazonaws\.com\//);
