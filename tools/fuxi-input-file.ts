@@ -40,38 +40,50 @@ export function syntheticFuxiInput({ initTime, lat, lon }: { initTime: Date } & 
   const grid = fuxiGrid({ lat, lon });
   const cells = lat * lon;
   const out = new Float32Array(2 * CHANNEL_NAMES.length * cells);
-  const cosLon = Float64Array.from(grid.lon, (l) => Math.cos((l * Math.PI) / 180));
-  const sin3Lon = Float64Array.from(grid.lon, (l) => Math.sin((3 * l * Math.PI) / 180));
+  const byLon = (f: (lambda: number) => number) => Float64Array.from(grid.lon, (l) => f((l * Math.PI) / 180));
+  const cosLon = byLon(Math.cos);
+  const sin3Lon = byLon((l) => Math.sin(3 * l));
   for (let t = 0; t < 2; t++) {
     const time = new Date(initTime.getTime() - (1 - t) * 6 * HOUR_MS);
     const utcHour = time.getUTCHours() + time.getUTCMinutes() / 60;
-    const wave = t * 0.1; // the pattern drifts a little between the two frames
-    const localSolar = Float64Array.from(grid.lon, (l) => Math.cos((((utcHour + l / 15 - 14) / 24) * 2 * Math.PI)));
+    const drift = t * 0.1; // the pattern moves a little between the two frames
+    const wave2 = byLon((l) => Math.sin(2 * l + drift));
+    const wave3 = byLon((l) => Math.cos(3 * l + drift));
+    const sun = byLon((l) => Math.cos(((utcHour + (l * 12) / Math.PI - 14) / 24) * 2 * Math.PI));
     for (let i = 0; i < lat; i++) {
       const phi = (grid.lat[i] * Math.PI) / 180;
+      const cosPhi = Math.cos(phi);
       const sin2 = Math.sin(phi) ** 2;
       const surfaceT = 302 - 50 * sin2;
       const jet = Math.exp(-(((Math.abs(grid.lat[i]) - 40) / 15) ** 2));
-      const row = i * lon;
-      const put = (channel: number, value: (j: number) => number) => {
-        const base = (t * CHANNEL_NAMES.length + channel) * cells + row;
-        for (let j = 0; j < lon; j++) out[base + j] = value(j);
+      const easterlies = 5 * cosPhi ** 8;
+      /** channel value at (i, j) = base + Σ coefficient · term[j] */
+      const put = (channel: number, base: number, ...terms: [number, Float64Array][]) => {
+        const start = (t * CHANNEL_NAMES.length + channel) * cells + i * lon;
+        for (let j = 0; j < lon; j++) {
+          let value = base;
+          for (const [coefficient, term] of terms) value += coefficient * term[j];
+          out[start + j] = value;
+        }
       };
       PRESSURE_LEVELS.forEach((p, k) => {
         const height = 7400 * Math.log(1013.25 / p) * (1 - 0.06 * sin2);
         const temperature = Math.max(surfaceT - 0.0065 * height, 205 + 10 * sin2);
         const shear = Math.min(1, 250 / p) * (p < 250 ? p / 250 + 0.4 : 1);
-        put(0 * 13 + k, (j) => G * (height + 60 * jet * Math.sin(Math.atan2(sin3Lon[j], cosLon[j]) * 2 + wave)));
-        put(1 * 13 + k, (j) => temperature + 2 * cosLon[j] * Math.cos(phi));
-        put(2 * 13 + k, (j) => 30 * jet * shear + 3 * sin3Lon[j] - 5 * Math.cos(phi) ** 8);
-        put(3 * 13 + k, (j) => 6 * jet * Math.cos(3 * ((grid.lon[j] * Math.PI) / 180) + wave));
-        put(4 * 13 + k, (j) => Math.min(100, Math.max(2, (85 - 60 * Math.abs(Math.sin(2 * phi)) * 0.6) * Math.min(1, p / 400) + 8 * sin3Lon[j])));
+        const humidity = (85 - 36 * Math.abs(Math.sin(2 * phi))) * Math.min(1, p / 400);
+        put(k, G * height, [G * 60 * jet, wave2]);
+        put(13 + k, temperature, [2 * cosPhi, cosLon]);
+        put(26 + k, 30 * jet * shear - easterlies, [3, sin3Lon]);
+        put(39 + k, 0, [6 * jet, wave3]);
+        put(52 + k, humidity, [Math.min(8, humidity / 3), sin3Lon]);
       });
-      put(65, (j) => surfaceT + 4 * localSolar[j] * Math.cos(phi));
-      put(66, (j) => 8 * jet - 6 * Math.cos(phi) ** 8 + 2 * sin3Lon[j]);
-      put(67, (j) => 3 * jet * Math.cos(3 * ((grid.lon[j] * Math.PI) / 180) + wave));
-      put(68, (j) => 101325 + 1200 * Math.cos(3 * phi) - 1500 * jet * sin3Lon[j]);
-      put(69, (j) => Math.max(0, 4 * Math.cos(phi) ** 12 * (1 + sin3Lon[j]) + 2 * jet * (cosLon[j] - 0.3)));
+      put(65, surfaceT, [4 * cosPhi, sun]);
+      put(66, 8 * jet - 1.2 * easterlies, [2, sin3Lon]);
+      put(67, 0, [3 * jet, wave3]);
+      put(68, 101325 + 1200 * Math.cos(3 * phi), [-1500 * jet, sin3Lon]);
+      const rain = 4 * cosPhi ** 12 + 2 * jet * -0.3;
+      const start = (t * CHANNEL_NAMES.length + 69) * cells + i * lon;
+      for (let j = 0; j < lon; j++) out[start + j] = Math.max(0, rain + 4 * cosPhi ** 12 * sin3Lon[j] + 2 * jet * cosLon[j]);
     }
   }
   return out;
