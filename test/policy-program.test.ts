@@ -1,7 +1,34 @@
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { PolicyPackConfig } from "@pulumi/policy";
 import { fromRecorded, runPack, type AnalyzedResource } from "../policy/harness";
 import { policies } from "../policy/rules";
 import { runProgramUnderMocks } from "../tools/mock-program";
+
+/** The example --policy-pack-config in docs/policy.md, checked against the schemas. */
+function documentedConfig(): PolicyPackConfig {
+  const doc = readFileSync(join(__dirname, "..", "docs", "policy.md"), "utf8");
+  const block = /```json\n([\s\S]*?)\n```/.exec(doc);
+  assert.ok(block, "docs/policy.md has no json config example");
+  const config = JSON.parse(block[1]) as PolicyPackConfig;
+  for (const [name, value] of Object.entries(config)) {
+    const policy = policies.find((p) => p.name === name);
+    assert.ok(policy, `docs/policy.md configures unknown policy ${name}`);
+    if (typeof value === "string") {
+      assert.ok(["advisory", "mandatory", "disabled", "remediate"].includes(value), `${name}: ${value}`);
+      continue;
+    }
+    for (const [key, v] of Object.entries(value)) {
+      if (key === "enforcementLevel") continue;
+      const schema = policy.configSchema?.properties[key];
+      assert.ok(schema, `docs/policy.md: ${name} has no config property ${key}`);
+      const type = Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v;
+      assert.equal(type, schema.type, `docs/policy.md: ${name}.${key} should be ${schema.type}`);
+    }
+  }
+  return config;
+}
 
 /**
  * The project's own stacks, run under mocks, must pass the whole pack: a
@@ -40,6 +67,11 @@ describe("policy pack on the project's own stacks", function () {
           [],
         );
         assert.deepEqual(unknowns, []);
+      });
+
+      it("passes with the example config of docs/policy.md too", async () => {
+        const { violations } = await runPack(policies, resources, documentedConfig());
+        assert.deepEqual(violations.map((v) => `${v.policy}: ${v.message}`), []);
       });
 
       it("fails when a component regresses", async () => {
