@@ -56,17 +56,27 @@ export function sageMakerExecutionPolicy(p: {
       Resource: [s3Arn(part, bucket, `${prefixes.requests}*`), s3Arn(part, bucket, `${prefixes.input}*`)],
     },
     {
-      Sid: "ListDataPrefixes",
+      // The runtime reads back its own steps and manifest to resume a retried run.
+      Sid: "ReadWriteOutput",
+      Effect: "Allow",
+      Action: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+      Resource: s3Arn(part, bucket, `${prefixes.output}*`),
+    },
+    {
+      // Only a stale run manifest is ever deleted (before its steps are replaced).
+      Sid: "DeleteStaleManifest",
+      Effect: "Allow",
+      Action: ["s3:DeleteObject"],
+      Resource: s3Arn(part, bucket, `${prefixes.output}*/_SUCCESS`),
+    },
+    {
+      // Unconditioned on the one bucket: the runtime asks for a manifest that may not
+      // exist yet, and S3 answers 404 (not 403) only to a caller with ListBucket, a check
+      // it evaluates without an s3:prefix (a prefix condition would make "absent" AccessDenied).
+      Sid: "ListDataBucket",
       Effect: "Allow",
       Action: ["s3:ListBucket"],
       Resource: s3Arn(part, bucket),
-      Condition: { StringLike: { "s3:prefix": [`${prefixes.requests}*`, `${prefixes.input}*`, `${prefixes.output}*`] } },
-    },
-    {
-      Sid: "WriteOutput",
-      Effect: "Allow",
-      Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-      Resource: s3Arn(part, bucket, `${prefixes.output}*`),
     },
     {
       Sid: "ReadModelArtifacts",
@@ -108,13 +118,14 @@ export function sageMakerExecutionPolicy(p: {
       Condition: { StringEquals: { "cloudwatch:namespace": logGroup } },
     },
   ];
-  if (p.model.kind === "prefix") {
+  if (p.model.kind === "prefix" && p.model.bucket !== bucket) {
+    // The runtime HEADs each of the six files; a missing one should read as 404
+    // ("does not exist"), which S3 answers only to a caller with ListBucket (see above).
     statements.push({
-      Sid: "ListModelArtifacts",
+      Sid: "ListModelBucket",
       Effect: "Allow",
       Action: ["s3:ListBucket"],
       Resource: s3Arn(part, p.model.bucket),
-      Condition: { StringLike: { "s3:prefix": [`${p.model.key}*`] } },
     });
   }
   return { Version: "2012-10-17", Statement: statements };

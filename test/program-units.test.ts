@@ -55,15 +55,21 @@ describe("policy builders (components/roles.ts)", () => {
     const doc = sageMakerExecutionPolicy({ ...base, model: { bucket: "weights", key: "fuxi/v1.tar.gz", kind: "archive" } });
     const model = doc.Statement.find((s) => s.Sid === "ReadModelArtifacts")!;
     assert.equal(model.Resource, "arn:aws-cn:s3:::weights/fuxi/v1.tar.gz");
-    assert.equal(doc.Statement.find((s) => s.Sid === "ListModelArtifacts"), undefined);
+    assert.equal(doc.Statement.find((s) => s.Sid === "ListModelBucket"), undefined);
   });
 
   it("reads and lists a model prefix in a different bucket", () => {
     const doc = sageMakerExecutionPolicy({ ...base, model: { bucket: "weights", key: "fuxi/", kind: "prefix" } });
     assert.equal(doc.Statement.find((s) => s.Sid === "ReadModelArtifacts")!.Resource, "arn:aws-cn:s3:::weights/fuxi/*");
-    const list = doc.Statement.find((s) => s.Sid === "ListModelArtifacts")!;
+    const list = doc.Statement.find((s) => s.Sid === "ListModelBucket")!;
     assert.equal(list.Resource, "arn:aws-cn:s3:::weights");
-    assert.deepEqual(list.Condition, { StringLike: { "s3:prefix": ["fuxi/*"] } });
+    assert.deepEqual(list.Action, ["s3:ListBucket"]);
+  });
+
+  it("lists the data bucket once when the weights live in it too", () => {
+    const doc = sageMakerExecutionPolicy({ ...base, model: { bucket: "data", key: "weights/", kind: "prefix" } });
+    const lists = doc.Statement.filter((s) => s.Action.includes("s3:ListBucket"));
+    assert.deepEqual(lists.map((s) => s.Resource), ["arn:aws-cn:s3:::data"]);
   });
 
   it("lower-cases SageMaker names inside ARNs", () => {
