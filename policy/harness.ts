@@ -34,8 +34,10 @@ export interface AnalyzedResource {
   type: string;
   name: string;
   urn: string;
-  /** Inputs for resource policies; the engine gives stack policies outputs, which for these checks carry the same values. */
+  /** Inputs: what the engine gives resource policies. */
   props: Record<string, any>;
+  /** Outputs: what the engine gives stack policies (falls back to the inputs when absent). */
+  outputs?: Record<string, any>;
   parent?: string;
   dependencies?: string[];
   propertyDependencies?: Record<string, string[]>;
@@ -114,7 +116,7 @@ export async function runResourcePolicy(policy: ResourceValidationPolicy, r: Ana
 export function toPolicyResources(resources: AnalyzedResource[]): PolicyResource[] {
   const byUrn = new Map<string, PolicyResource>();
   for (const r of resources) {
-    const props = unknownCheckingProxy(r.props);
+    const props = unknownCheckingProxy(r.outputs ?? r.props);
     byUrn.set(r.urn, {
       type: r.type,
       props,
@@ -179,6 +181,7 @@ export interface RecordedResource {
   urn: string;
   custom: boolean;
   inputs: Record<string, any>;
+  outputs?: Record<string, any>;
   parent?: string;
   dependsOn: string[];
   propertyDependencies?: Record<string, string[]>;
@@ -198,6 +201,7 @@ export function fromRecorded(recorded: RecordedResource[]): AnalyzedResource[] {
         name: r.name,
         urn: r.urn,
         props: r.inputs,
+        outputs: r.outputs,
         parent: r.parent,
         dependencies: r.dependsOn,
         propertyDependencies: r.propertyDependencies ?? {},

@@ -11,11 +11,12 @@ function resource(partial: Partial<MockedResource> & Pick<MockedResource, "type"
     urn: `urn:pulumi:dev::fuxi-sagemaker::${partial.type}::${partial.name}`,
     custom: true,
     inputs: {},
+    outputs: {},
     secretInputs: [],
     dependsOn: [],
     propertyDependencies: {},
     ...partial,
-  };
+  } as MockedResource;
 }
 
 function firstDifference(a: string, b: string): string {

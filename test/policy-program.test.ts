@@ -21,7 +21,7 @@ function documentedConfig(): PolicyPackConfig {
     }
     for (const [key, v] of Object.entries(value)) {
       if (key === "enforcementLevel") continue;
-      const schema = policy.configSchema?.properties[key];
+      const schema: { type?: unknown } | undefined = policy.configSchema?.properties[key];
       assert.ok(schema, `docs/policy.md: ${name} has no config property ${key}`);
       const type = Array.isArray(v) ? "array" : Number.isInteger(v) ? "integer" : typeof v;
       assert.equal(type, schema.type, `docs/policy.md: ${name}.${key} should be ${schema.type}`);
