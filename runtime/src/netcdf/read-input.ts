@@ -203,19 +203,27 @@ function readTimes(source: SourceFile, v: SourceVariable, fault: (m: string) => 
 }
 
 function checkFinite(data: Float32Array, v: SourceVariable, levels: string[], frame: number, fault: (m: string) => InputFileError): void {
-  const fill = attrNumber(v.attr("_FillValue"));
-  const missing = attrNumber(v.attr("missing_value"));
+  // Finite fill values mark missing data too (xarray would turn them into NaN); NaN fills are caught as NaN.
+  const fills = [attrNumber(v.attr("_FillValue")), attrNumber(v.attr("missing_value"))]
+    .filter((x): x is number => x !== undefined && Number.isFinite(x))
+    .map(Math.fround);
   let nan = 0;
   let infinite = 0;
   let filled = 0;
   let first = -1;
   for (let i = 0; i < data.length; i++) {
     const x = data[i];
-    if (x - x === 0 && x !== fill && x !== missing) continue; // finite and not a fill value (fast path)
+    if (x - x === 0) continue; // finite: the only branch taken on good data, so keep the loop this tight
     if (Number.isNaN(x)) nan++;
-    else if (!Number.isFinite(x)) infinite++;
-    else filled++;
+    else infinite++;
     if (first < 0) first = i;
+  }
+  for (const fill of fills) {
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] !== fill) continue;
+      filled++;
+      if (first < 0 || i < first) first = i;
+    }
   }
   if (first < 0) return;
   const channel = Math.floor(first / frame) % levels.length;
