@@ -7,6 +7,7 @@
  * takes the raw `fuxi:<key>` → string map (as `pulumi.runtime.allConfig()` gives
  * it) so it can be tested without the Pulumi engine.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
 
@@ -340,8 +341,6 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
 
 /** Read and validate the running stack's config (throws StackConfigError before any resource exists). */
 export function readStackConfig(): StackConfig {
-  // Imported here so parseStackConfig stays usable without the Pulumi runtime.
-  const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   // isConfigSecret is exported by the SDK's runtime but marked @internal (no public
   // way to ask whether a key is secret); the alternative is a secret Output per key.
   const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
