@@ -218,6 +218,11 @@ da.astype("float64").to_netcdf(d + "/f64.nc")
       await expectFault(writeFuxiInputNetcdf4({ ...BASE, data: withValue(5 * FRAME, -Infinity) }), /has 1 infinite value\(s\); first at time index 0, channel 'z300'/);
     });
 
+    it("values equal to a finite _FillValue are missing data", async () => {
+      const data = withValue((70 + 66) * FRAME + 3, -9999);
+      await expectFault(writeFuxiInputNetcdf4({ ...BASE, data, fillValue: -9999 }), /has 1 fill-value \(missing\) value\(s\); first at time index 1, channel 'u10'/);
+    });
+
     it("NaN in a netCDF-3 file too", async () => {
       await expectFault(writeFuxiInputWithNcgen({ ...BASE, data: withValue(69 * FRAME, NaN) }, "classic"), /1 NaN value\(s\); first at time index 0, channel 'tp'/);
     });

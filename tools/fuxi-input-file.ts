@@ -108,6 +108,8 @@ export interface FuxiInputFileOptions extends GridSize {
   omitDataVariable?: boolean;
   /** Extra data variables (e.g. a second field) with the data variable's dims. */
   extraVariables?: string[];
+  /** _FillValue of the data variable; default NaN, as xarray writes for floats. */
+  fillValue?: number;
   attrs?: NcAttributes;
 }
 
@@ -157,8 +159,9 @@ export async function writeFuxiInputNetcdf4(options: FuxiInputFileOptions): Prom
     { name: lonDim, values: input.lon, attrs: { _FillValue: Float64Array.of(NaN), units: "degrees_east", long_name: "longitude" } },
   ];
   // xarray writes _FillValue = NaN on float variables.
+  const fillValue = options.fillValue ?? NaN;
   const fill: NcAttributes =
-    input.data instanceof Float32Array ? { _FillValue: Float32Array.of(NaN) } : input.data instanceof Float64Array ? { _FillValue: Float64Array.of(NaN) } : {};
+    input.data instanceof Float32Array ? { _FillValue: Float32Array.of(fillValue) } : input.data instanceof Float64Array ? { _FillValue: Float64Array.of(fillValue) } : {};
   const names = options.omitDataVariable ? [] : [input.variableName, ...(options.extraVariables ?? [])];
   const h5 = await loadH5();
   return writeNetcdf4(h5, {
