@@ -80,7 +80,7 @@ describe("policy pack served over the analyzer protocol", function () {
   });
 
   it("reports mandatory violations for a bad resource", async () => {
-    const found = await analyze("aws:lambda/function:Function", "fn", { runtime: "nodejs18.x", tags: { "fuxi:stack": "dev" } });
+    const found = await analyze("aws:lambda/function:Function", "fn", { runtime: "nodejs18.x", tags: { "fuxi:project": "fuxi-sagemaker", "fuxi:stack": "dev" } });
     const byPolicy = new Map(found.map((d) => [d.policy, d]));
     assert.match(byPolicy.get("lambda-supported-runtime")?.message ?? "", /nodejs18\.x/);
     assert.ok(byPolicy.has("lambda-reserved-concurrency"));
@@ -92,13 +92,13 @@ describe("policy pack served over the analyzer protocol", function () {
     const found = await analyze("aws:ecr/repository:Repository", "repo", {
       imageTagMutability: "IMMUTABLE",
       imageScanningConfiguration: { scanOnPush: true },
-      tags: { "fuxi:stack": "dev" },
+      tags: { "fuxi:project": "fuxi-sagemaker", "fuxi:stack": "dev" },
     });
     assert.deepEqual(found, []);
   });
 
   it("turns a value unknown during preview into an advisory note, not a failure", async () => {
-    const found = await analyze("aws:sagemaker/model:Model", "model", { primaryContainer: { image: UNKNOWN_STRING }, tags: { "fuxi:stack": "dev" } });
+    const found = await analyze("aws:sagemaker/model:Model", "model", { primaryContainer: { image: UNKNOWN_STRING }, tags: { "fuxi:project": "fuxi-sagemaker", "fuxi:stack": "dev" } });
     const note = found.find((d) => d.policy === "sagemaker-image-by-digest");
     assert.ok(note, JSON.stringify(found));
     assert.match(note.message, /can't run policy 'sagemaker-image-by-digest'.*during preview/);
@@ -110,7 +110,7 @@ describe("policy pack served over the analyzer protocol", function () {
     r.setType("aws:s3/bucket:Bucket");
     r.setName("data");
     r.setUrn("urn:pulumi:dev::fuxi::aws:s3/bucket:Bucket::data");
-    r.setProperties(Struct.fromJavaScript({ bucket: "fuxi-dev-data", tags: { "fuxi:stack": "dev" } }));
+    r.setProperties(Struct.fromJavaScript({ bucket: "fuxi-dev-data", tags: { "fuxi:project": "fuxi-sagemaker", "fuxi:stack": "dev" } }));
     r.setOptions(options());
     const req = new pb.AnalyzeStackRequest();
     req.setResourcesList([r]);

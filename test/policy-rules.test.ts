@@ -12,7 +12,7 @@ function urn(type: string, name: string): string {
 function res(type: string, name: string, props: Record<string, any>, extra: Partial<AnalyzedResource> = {}): AnalyzedResource {
   return { type, name, urn: urn(type, name), props, ...extra };
 }
-const TAGS = { "fuxi:stack": "dev" };
+const TAGS = { "fuxi:project": "fuxi-sagemaker", "fuxi:stack": "dev" };
 const bucketArn = `arn:${P}:s3:::fuxi-dev-data`;
 const tlsOnly = {
   Version: "2012-10-17",
@@ -450,7 +450,12 @@ describe("policy pack rules", () => {
   describe("Tags", () => {
     it("required-tags (configurable keys, provider defaultTags count)", async () => {
       await expectPass(rules.requiredTags, goodStack());
-      await expectViolation(rules.requiredTags, replace(goodStack(), "data", (p) => delete p.tags), /aws:s3\/bucket:Bucket "data" is missing required tag "fuxi:stack"/);
+      await expectViolation(rules.requiredTags, replace(goodStack(), "data", (p) => delete p.tags), /aws:s3\/bucket:Bucket "data" is missing required tags "fuxi:project", "fuxi:stack"/);
+      await expectViolation(
+        rules.requiredTags,
+        replace(goodStack(), "runtime", (p) => (p.tags = { "fuxi:stack": "dev" })),
+        /aws:ecr\/repository:Repository "runtime" is missing required tag "fuxi:project"/,
+      );
       await expectViolation(rules.requiredTags, goodStack(), /missing required tag "owner"/, { "required-tags": { requiredKeys: ["fuxi:stack", "owner"] } });
       // Untaggable types (BucketPolicy, Permission, ...) are not checked.
       const { violations } = await run(rules.requiredTags, goodStack(), { "required-tags": { requiredKeys: ["owner"] } });

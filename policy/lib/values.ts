@@ -7,10 +7,10 @@ import { UnknownValueError } from "@pulumi/policy";
  * is set, or that can fall back to another way of linking resources, read
  * through these helpers instead of letting the whole policy turn advisory.
  */
-export const UNKNOWN: unique symbol = Symbol("unknown until the resource is created");
-export type Maybe<T> = T | typeof UNKNOWN;
+const UNKNOWN: unique symbol = Symbol("unknown until the resource is created");
+type Maybe<T> = T | typeof UNKNOWN;
 
-export function known<T>(read: () => T): Maybe<T> {
+function known<T>(read: () => T): Maybe<T> {
   try {
     return read();
   } catch (e) {

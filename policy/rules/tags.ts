@@ -6,8 +6,8 @@ import { parseMaybeJson } from "../lib/values";
 export interface TagsConfig {
   requiredKeys: string[];
 }
-/** The keys the project's components put on everything (components set `fuxi:stack`, see docs/contract.md). */
-export const TAGS_DEFAULTS: TagsConfig = { requiredKeys: ["fuxi:stack"] };
+/** The keys the project's components put on everything (`fuxi:stack` is also the trigger's STACK_NAME, docs/contract.md). */
+export const TAGS_DEFAULTS: TagsConfig = { requiredKeys: ["fuxi:project", "fuxi:stack"] };
 
 /**
  * Tags a resource will carry: its own `tags` plus the provider's defaultTags
