@@ -88,6 +88,12 @@ describe("policy pack served over the analyzer protocol", function () {
     assert.ok(found.every((d) => d.level === MANDATORY), JSON.stringify(found));
   });
 
+  it("finds taggable types from the pack's own @pulumi/aws install", async () => {
+    const found = await analyze("aws:sqs/queue:Queue", "q", {});
+    assert.match(found.find((d) => d.policy === "required-tags")?.message ?? "", /aws:sqs\/queue:Queue "q" is missing required tags "fuxi:project", "fuxi:stack"/);
+    assert.deepEqual(await analyze("aws:s3/bucketPolicy:BucketPolicy", "p", { bucket: "b", policy: "{}" }), []);
+  });
+
   it("reports nothing for a good resource", async () => {
     const found = await analyze("aws:ecr/repository:Repository", "repo", {
       imageTagMutability: "IMMUTABLE",

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { runPack, runResourcePolicy, runStackPolicy, UNKNOWN_VALUES, type AnalyzedResource, type PackResult } from "../policy/harness";
+import { fromRecorded, runPack, runResourcePolicy, runStackPolicy, UNKNOWN_VALUES, type AnalyzedResource, type PackResult } from "../policy/harness";
 import * as rules from "../policy/rules";
 import type { PolicyPackConfig, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 
@@ -464,6 +464,17 @@ describe("policy pack rules", () => {
       const provider = { type: "pulumi:providers:aws", name: "cn", urn: urn("pulumi:providers:aws", "cn"), props: { region: "cn-northwest-1", defaultTags: JSON.stringify({ tags: TAGS }) } };
       const untagged = replace(goodStack(), "data", (p) => delete p.tags).map((r) => ({ ...r, provider }));
       await expectPass(rules.requiredTags, untagged);
+    });
+
+    it("resolves a recorded resource's provider reference to the provider's inputs", async () => {
+      const providerUrn = urn("pulumi:providers:aws", "cn");
+      const [, queue] = fromRecorded([
+        { type: "pulumi:providers:aws", name: "cn", urn: providerUrn, custom: true, inputs: { defaultTags: JSON.stringify({ tags: TAGS }) }, dependsOn: [] },
+        { type: "aws:sqs/queue:Queue", name: "q", urn: urn("aws:sqs/queue:Queue", "q"), custom: true, inputs: {}, dependsOn: [], provider: `${providerUrn}::0f9c2e` },
+      ]);
+      assert.equal(queue.provider?.urn, providerUrn);
+      await expectPass(rules.requiredTags, [queue]);
+      await expectViolation(rules.requiredTags, [{ ...queue, provider: undefined }], /"q" is missing required tags/);
     });
   });
 });
