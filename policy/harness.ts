@@ -20,7 +20,6 @@ import {
 } from "@pulumi/policy";
 
 // The engine's "value not known during preview" sentinels, as the analyzer deserialises them.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const sentinels = require("@pulumi/policy/proxy") as { unknownStringValue: string; unknownObjectValue: string; unknownArrayValue: string; unknownNumberValue: string; unknownBooleanValue: string };
 export const UNKNOWN_VALUES = {
   string: sentinels.unknownStringValue,
