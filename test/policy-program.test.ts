@@ -2,8 +2,9 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PolicyPackConfig } from "@pulumi/policy";
+import { parse } from "yaml";
 import { fromRecorded, runPack, type AnalyzedResource } from "../policy/harness";
-import { policies } from "../policy/rules";
+import { INSTANCE_TYPE_DEFAULTS, policies } from "../policy/rules";
 import { runProgramUnderMocks } from "../tools/mock-program";
 
 /** The example --policy-pack-config in docs/policy.md, checked against the schemas. */
@@ -67,6 +68,14 @@ describe("policy pack on the project's own stacks", function () {
           [],
         );
         assert.deepEqual(unknowns, []);
+      });
+
+      it("checks the transform instance type of the stack config (it reaches the pack through the trigger's environment)", () => {
+        const config = parse(readFileSync(join(__dirname, "..", `Pulumi.${stack}.yaml`), "utf8")).config;
+        const configured = config["fuxi:transform"]?.instanceType;
+        assert.ok(INSTANCE_TYPE_DEFAULTS.allowedInstanceTypes.includes(configured), `Pulumi.${stack}.yaml fuxi:transform.instanceType ${configured}`);
+        const seen = resources.filter((r) => r.type === "aws:lambda/function:Function").map((r) => r.props.environment?.variables?.TRANSFORM_INSTANCE_TYPE);
+        assert.deepEqual(seen, [configured]);
       });
 
       it("passes with the example config of docs/policy.md too", async () => {
