@@ -103,6 +103,8 @@ describe("GitHub workflows", function () {
     assert.equal(pulumi.with?.diff, true);
     assert.equal(pulumi.with?.["comment-on-pr"], true);
     assert.equal(pulumi.with?.policyPacks, "policy");
+    const onFailure = job.steps.find((st) => /gh pr comment/.test(st.run ?? ""));
+    assert.match(String(onFailure?.if), /failure\(\) && steps\.preview\.outcome == 'failure'/, "a failed preview is pointed out on the pull request");
     assert.ok(stepUsing(job, "actions/setup-node").length === 1);
     assert.ok(stepUsing(job, "actions/checkout").length === 1);
   });
