@@ -8,6 +8,7 @@ import { createTriggerLogger, TriggerLogger } from "./log";
 import {
   buildCreateTransformJobInput,
   buildForecastRequest,
+  eventIdentity,
   failedMarkerKey,
   ForecastRequest,
   requestKey,
@@ -184,9 +185,4 @@ async function startRun(inv: Invocation, index: number, marker: Marker, jobName:
   }
   log.info({ decision: "started", ...where, requestKey: reqKey, request }, "transform job started");
   return { decision: "started", ...where, requestKey: reqKey };
-}
-
-function eventIdentity(marker: Marker): ForecastRequest["event"] {
-  const { bucket, key, versionId, sequencer, eventName, eventTime } = marker;
-  return { bucket, key, ...(versionId !== undefined ? { versionId } : {}), ...(sequencer !== undefined ? { sequencer } : {}), eventName, eventTime };
 }

@@ -31,6 +31,19 @@ export const runOutputKey = (config: TriggerConfig, runId: string): string => `$
 export const requestKey = (config: TriggerConfig, jobName: string): string => `${config.requestsPrefix}${jobName}.json`;
 export const failedMarkerKey = (config: TriggerConfig, runId: string): string => `${runOutputKey(config, runId)}_FAILED.json`;
 
+/** The upload that started the run, as recorded in the request and in `_FAILED.json`. */
+export function eventIdentity(marker: Marker): ForecastRequest["event"] {
+  const { bucket, key, versionId, sequencer, eventName, eventTime } = marker;
+  return {
+    bucket,
+    key,
+    ...(versionId !== undefined ? { versionId } : {}),
+    ...(sequencer !== undefined ? { sequencer } : {}),
+    eventName,
+    eventTime,
+  };
+}
+
 export function buildForecastRequest(
   config: TriggerConfig,
   marker: Marker,
@@ -48,14 +61,7 @@ export function buildForecastRequest(
     outputFormat: "netcdf4",
     compression: config.outputCompression,
     requestedAt: requestedAt.toISOString(),
-    event: {
-      bucket: marker.bucket,
-      key: marker.key,
-      ...(marker.versionId !== undefined ? { versionId: marker.versionId } : {}),
-      ...(marker.sequencer !== undefined ? { sequencer: marker.sequencer } : {}),
-      eventName: marker.eventName,
-      eventTime: marker.eventTime,
-    },
+    event: eventIdentity(marker),
   };
 }
 
