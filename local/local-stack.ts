@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { createTriggerHandler, type RecordOutcome, type TriggerResult } from "../trigger/handler";
 import { createTriggerLogger } from "../trigger/log";
-import { LOCAL_REGION, startLocalS3, type LocalS3 } from "../tools/local-s3";
+import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { shapeS3Event, type S3Event } from "./s3-event";
 import { runtimeProcessLauncher } from "./runtime-process";
 import { localModelEnvironment, localTriggerEnvironment, type LocalStack } from "./stack-settings";
@@ -78,7 +78,7 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
 
   // The handler reads its configuration and the SDK its endpoints from process.env, as in Lambda.
   const savedEnv = { ...process.env };
-  Object.assign(process.env, s3.env, localTriggerEnvironment(stack), { AWS_ENDPOINT_URL_SAGEMAKER: runner.endpoint, AWS_REGION: stack.config.region ?? LOCAL_REGION });
+  Object.assign(process.env, s3.env, localTriggerEnvironment(stack), { AWS_ENDPOINT_URL_SAGEMAKER: runner.endpoint, AWS_REGION: stack.config.region });
   const handle = createTriggerHandler({ logger: createTriggerLogger(logStream("trigger.log")) });
 
   const deliveries: Delivery[] = [];

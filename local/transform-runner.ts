@@ -104,7 +104,8 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
       if (!result.ok) throw new ApiError("ValidationException", result.message);
       const request = result.job;
       const arn = `arn:${partition}:sagemaker:${region}:${accountId}:transform-job/${request.TransformJobName.toLowerCase()}`;
-      // Job names are unique case-insensitively, forever (transform jobs cannot be deleted).
+      // Names are unique forever (transform jobs cannot be deleted). The ARN carries the name in
+      // lower case, so names that differ only in case would share an ARN: treat them as one job.
       if (jobs.has(request.TransformJobName.toLowerCase()))
         throw new ApiError("ResourceInUse", `Job name must be unique within an AWS account and region, and a job with this name already exists (${arn})`);
       const model = options.models[request.ModelName];

@@ -142,6 +142,7 @@ describe("local pipeline: duplicate deliveries and re-uploads (real trigger and 
       const again = await local.deliver(local.deliveries()[0].event);
       assert.deepEqual(again.result?.outcomes.map((o) => o.decision), ["duplicate"]);
       assert.equal(local.runner.jobs().length, 1, "no second job for a redelivered event");
+      assert.deepEqual(local.runner.operations(), ["CreateTransformJob", "CreateTransformJob"], "the second create was refused (ResourceInUse)");
       assert.equal((await local.runner.waitForJob(jobName, 120_000)).status, "Completed");
       assert.deepEqual(stepWrites, ["output/2023101206/006.nc", "output/2023101206/012.nc"]);
 
