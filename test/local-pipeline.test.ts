@@ -14,7 +14,7 @@ import { runLocalPipeline, runIdFor, type LocalRunResult } from "../local/pipeli
 import { startLocalStackOnLoopback } from "../local/local-stack";
 import { loadLocalStack } from "../local/stack-settings";
 import { IMAGE_HEIGHT, IMAGE_WIDTH } from "../local/quicklook-render";
-import { parseCli } from "../local/run";
+import { parseCli, summary } from "../local/run";
 
 const GRID = { lat: 19, lon: 36 };
 const INIT = new Date("2023-10-12T06:00:00Z");
@@ -109,6 +109,17 @@ describe("local pipeline end to end (npm start on a tiny grid, real trigger and 
     });
   });
 
+  it("prints a summary that says what ran, where the outputs are and how long it took", () => {
+    const text = summary(result, 12.3);
+    assert.match(text, /Run 2023101206 done in 12\.3 s \(SYNTHETIC input, stand-in model, not a forecast\)/);
+    assert.match(text, new RegExp(`job +${result.manifest.jobName} Completed in \\d+\\.\\d s`));
+    assert.match(text, /4 steps \+6 h … \+24 h, cascade \[2, 1, 1\], grid 19×36/);
+    assert.match(text, /files +4 × [\d.]+ MB/);
+    assert.match(text, /phases +models [\d.]+ s, input [\d.]+ s, upload\+trigger [\d.]+ s, job [\d.]+ s, copy [\d.]+ s, maps [\d.]+ s/);
+    assert.ok(text.includes(`outputs    s3://fuxi-dev-data-local/output/2023101206/`));
+    assert.ok(text.includes(`copied to  ${result.outputFolder}`));
+  });
+
   it("renders valid, non-blank quick-look PNGs of the expected size", async () => {
     assert.deepEqual(result.quicklooks.map((q) => `${q.variable}@${q.leadHours}`).sort(), ["msl@24", "msl@6", "t2m@24", "t2m@6", "tp@24", "tp@6", "z500@24", "z500@6"]);
     for (const image of result.quicklooks) {
@@ -161,6 +172,42 @@ describe("local pipeline: duplicate deliveries and re-uploads (real trigger and 
     } finally {
       await local.stop();
       await rm(workDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("local pipeline failures", function () {
+  this.timeout(120_000);
+
+  it("names the missing model files of --models before starting anything", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "fuxi-models-"));
+    try {
+      await writeStandinModels(dir, GRID);
+      await rm(join(dir, "medium"));
+      await assert.rejects(
+        runLocalPipeline({ stack: loadLocalStack("dev"), workDir: join(dir, "work"), initTime: INIT, grid: GRID, modelsDir: dir, providers: ["cpu"] }),
+        new RegExp(`--models ${dir}: missing medium \\(expected the six FuXi files`),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports a failed job with its FailureReason and the runtime log", async () => {
+    // Models for another grid: the runtime loads them, then rejects the input's grid.
+    const dir = await mkdtemp(join(tmpdir(), "fuxi-wrong-grid-"));
+    try {
+      await writeStandinModels(join(dir, "models"), { lat: 10, lon: 20 });
+      await assert.rejects(
+        runLocalPipeline({ stack: loadLocalStack("dev", { cascadeSteps: [1] }), workDir: join(dir, "work"), initTime: INIT, grid: GRID, modelsDir: join(dir, "models"), providers: ["cpu"], quicklookLeads: false }),
+        (error: Error) => {
+          assert.match(error.message, /^transform job fuxi-dev-2023101206-[0-9a-f]{8} Failed: AlgorithmError: s3:\/\/fuxi-dev-data-local\/requests\/.*HTTP 400/);
+          assert.ok(error.message.includes(join(dir, "work", "logs", "runtime.log")));
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
