@@ -201,7 +201,7 @@ export function summary(r: LocalRunResult, wallSeconds: number): string {
   ];
   if (r.quicklooks.length > 0) lines.push(`  maps       ${r.quicklooks.length} PNGs in ${r.quicklookFolder}`);
   lines.push(`  logs       ${join(r.logDir, "runtime.log")}, ${join(r.logDir, "trigger.log")}`);
-  lines.push(`  maps again npm run quicklook -- ${r.outputFolder} --leads 24,120`);
+  lines.push(`  maps again npm run quicklook -- ${r.outputFolder}`);
   return lines.join("\n");
 }
 
