@@ -166,8 +166,10 @@ export const stackConfigSchema = z.strictObject({
       baseImage: z.string({ error: "is not an image reference; expected registry/repository:tag" }).regex(/^[^\s:]+(:\d+)?\/[^\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/, "is not an image reference; expected registry/repository:tag or @sha256:digest").optional(),
       /** ECR lifecycle keeps this many images. */
       keepImages: int(1, 1000).default(10),
+      /** Let `pulumi destroy` delete the ECR repository while it still holds images. */
+      forceDelete: bool().default(false),
     })
-    .default({ context: "runtime", dockerfile: "Dockerfile", platform: "linux/amd64", keepImages: 10 }),
+    .default({ context: "runtime", dockerfile: "Dockerfile", platform: "linux/amd64", keepImages: 10, forceDelete: false }),
   alerts: z
     .strictObject({
       emails: z.array(z.email({ error: "is not an e-mail address; expected name@example.com" })).max(20, "has too many addresses; expected at most 20").default([]),

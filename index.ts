@@ -45,6 +45,7 @@ export = async () => {
     platform: cfg.image.platform,
     baseImage: cfg.image.baseImage,
     keepImages: cfg.image.keepImages,
+    forceDelete: cfg.image.forceDelete,
     tags,
   });
 

@@ -17,6 +17,8 @@ export interface InferenceImageArgs {
   baseImage: string;
   /** ECR lifecycle keeps this many images. */
   keepImages: number;
+  /** Delete the repository on destroy even if it holds images. */
+  forceDelete: boolean;
   tags: Tags;
 }
 
@@ -65,6 +67,7 @@ export class InferenceImage extends pulumi.ComponentResource {
       imageTagMutability: "IMMUTABLE",
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfigurations: [{ encryptionType: "AES256" }],
+      forceDelete: args.forceDelete,
       tags: args.tags,
     }, child);
     new aws.ecr.LifecyclePolicy(`${name}-lifecycle`, {

@@ -171,6 +171,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       const repo = one(r, "aws:ecr/repository:Repository");
       assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE");
       assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
+      assert.equal(repo.inputs.forceDelete, e.stack === "dev", "only dev lets destroy delete pushed images");
       const lifecycle = JSON.parse(one(r, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs.policy);
       assert.deepEqual(lifecycle.rules[0].selection, { tagStatus: "any", countType: "imageCountMoreThan", countNumber: 10 });
     });
