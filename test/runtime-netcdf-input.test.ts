@@ -90,6 +90,13 @@ describe("runtime netcdf: FuXi input reader", () => {
       });
     }
 
+    it("reads netCDF-3 with time as the record (UNLIMITED) dimension", async () => {
+      const bytes = await writeFuxiInputWithNcgen({ ...BASE, unlimitedTime: true }, "classic");
+      const input = await readFuxiInput(bytes, "rec.nc", GRID);
+      assert.equal(input.initTime.toISOString(), INIT.toISOString());
+      assert.ok(input.data.every((v, i) => v === synthetic[i]));
+    });
+
     it("reads netCDF-4 written by netCDF-C (ncgen: _Netcdf4Coordinates, char levels, dimension-only scale)", async () => {
       const input = await readFuxiInput(await writeFuxiInputWithNcgen(BASE, "netCDF-4"), "nc4.nc", GRID);
       assert.deepEqual(input.levels, CHANNEL_NAMES);

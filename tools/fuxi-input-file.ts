@@ -108,6 +108,8 @@ export interface FuxiInputFileOptions extends GridSize {
   omitDataVariable?: boolean;
   /** Extra data variables (e.g. a second field) with the data variable's dims. */
   extraVariables?: string[];
+  /** Make time the record (UNLIMITED) dimension; netCDF-3 via ncgen only. */
+  unlimitedTime?: boolean;
   /** _FillValue of the data variable; default NaN, as xarray writes for floats. */
   fillValue?: number;
   attrs?: NcAttributes;
@@ -192,7 +194,7 @@ export function fuxiInputCdl(options: FuxiInputFileOptions): string {
   return [
     "netcdf fuxi_input {",
     "dimensions:",
-    `\t${timeDim} = ${input.timeValues.length} ;`,
+    `\t${timeDim} = ${options.unlimitedTime ? `UNLIMITED ; // (${input.timeValues.length} currently)` : `${input.timeValues.length} ;`}`,
     `\t${levelDim} = ${input.levels.length} ;`,
     `\t${latDim} = ${input.lat.length} ;`,
     `\t${lonDim} = ${input.lon.length} ;`,
