@@ -13,27 +13,11 @@ import { readForecastStep } from "../runtime/src/netcdf";
 import { stageSchedule, stepFileName } from "../runtime/src/cascade";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import type { Manifest } from "../runtime/src/forecast";
-import { http, python, startRuntimeChild, syntheticWindow, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
+import { forecastRequest, http, python, startRuntimeChild, syntheticWindow, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const run = promisify(execFile);
 const BUCKET = "fuxi-data";
 const INIT = new Date("2023-10-12T06:00:00Z");
-
-export function forecastRequest(runId: string, cascadeSteps: number[], overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: 1,
-    jobName: `fuxi-test-${runId}-1a2b3c4d`,
-    runId,
-    input: `s3://${BUCKET}/input/${runId}/fuxi_input.nc`,
-    outputPrefix: `s3://${BUCKET}/output/${runId}/`,
-    cascadeSteps,
-    outputFormat: "netcdf4",
-    compression: "none",
-    requestedAt: "2026-11-22T06:00:00.000Z",
-    event: { bucket: BUCKET, key: `input/${runId}/_SUCCESS`, sequencer: "0055AED6DCD90281E5", eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" },
-    ...overrides,
-  };
-}
 
 async function put(s3: LocalS3, key: string, body: Uint8Array | string): Promise<void> {
   await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));

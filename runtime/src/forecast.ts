@@ -199,7 +199,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
     const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes: bytes.length, resumed: false, runMs, loadMs, encodeMs, uploadMs };
     records.push(record);
     log.info(
-      { step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes: bytes.length, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      { runId: request.runId, step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes: bytes.length, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
       "step done",
     );
   };

@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { pathToFileURL } from "node:url";
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(__dirname, "..", "..");
@@ -109,7 +110,11 @@ export interface RuntimeChild {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export const TSX_ENTRY = [join(REPO_ROOT, "node_modules", "tsx", "dist", "cli.mjs"), join(REPO_ROOT, "runtime", "src", "main.ts")];
+/**
+ * `node --import tsx main.ts` rather than the tsx CLI: the CLI runs the program in a second process,
+ * which a SIGKILL of the CLI would leave running.
+ */
+export const TSX_ENTRY = ["--import", pathToFileURL(join(REPO_ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href, join(REPO_ROOT, "runtime", "src", "main.ts")];
 export const COMPILED_ENTRY = [join(REPO_ROOT, "runtime", "dist", "main.js")];
 
 /**
@@ -202,4 +207,21 @@ export async function http(method: string, url: string, body?: string): Promise<
   const response = await fetch(url, { method, body, headers: body === undefined ? {} : { "content-type": "application/json" } });
   const text = await response.text();
   return { status: response.status, body: text, ms: performance.now() - started };
+}
+
+/** A version-1 forecast request (docs/contract.md) for `runId` in `bucket`. */
+export function forecastRequest(runId: string, cascadeSteps: number[], overrides: Record<string, unknown> = {}, bucket = "fuxi-data"): Record<string, unknown> {
+  return {
+    version: 1,
+    jobName: `fuxi-test-${runId}-1a2b3c4d`,
+    runId,
+    input: `s3://${bucket}/input/${runId}/fuxi_input.nc`,
+    outputPrefix: `s3://${bucket}/output/${runId}/`,
+    cascadeSteps,
+    outputFormat: "netcdf4",
+    compression: "none",
+    requestedAt: "2026-11-22T06:00:00.000Z",
+    event: { bucket, key: `input/${runId}/_SUCCESS`, sequencer: "0055AED6DCD90281E5", eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" },
+    ...overrides,
+  };
 }
