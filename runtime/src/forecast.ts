@@ -53,6 +53,8 @@ export interface Manifest {
   startedAt: string;
   finishedAt: string;
   wallMs: number;
+  /** Wall time from the first computed step to the last upload (excludes input decode and resume). */
+  stepLoopMs: number;
 }
 
 export interface RunContext {
@@ -204,6 +206,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
     );
   };
 
+  const loopStarted = performance.now();
   try {
     for (let step = resumeFrom; step < total; step++) {
       while (inFlight.size >= context.stepsInFlight) await Promise.race(inFlight);
@@ -231,6 +234,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
     await engine.releaseWindow();
   }
 
+  const stepLoopMs = performance.now() - loopStarted;
   records.sort((a, b) => a.step - b.step);
   const manifest: Manifest = {
     version: 1,
@@ -253,6 +257,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date().toISOString(),
     wallMs: Date.now() - started,
+    stepLoopMs,
   };
   await uploadBytes(s3, manifestLocation, JSON.stringify(manifest, null, 2), { contentType: "application/json" });
   log.info({ jobName: request.jobName, steps: total, resumedFromStep: resumeFrom, wallMs: manifest.wallMs }, "run complete");

@@ -1,0 +1,92 @@
+// Runtime benchmark: full 721×1440 grid, stand-in models whose session.run costs about as much as
+// one step's encode + upload, local S3, the runtime as a child process (as the local pipeline runs it).
+// Prints Σ session.run, the step-loop wall time and their ratio, per-step encode/upload ms and RSS.
+//   npm run bench:runtime -- [--steps 20] [--ops 12] [--threads 1]
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { startLocalS3 } from "../tools/local-s3";
+import { writeStandinModels } from "../tools/standin-model";
+import type { Manifest } from "../runtime/src/forecast";
+import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
+
+const GRID = { lat: 721, lon: 1440 };
+
+async function rssOf(pid: number): Promise<{ rssMb: number; peakMb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+  return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
+}
+
+function stats(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return `mean ${mean.toFixed(0)}  median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)}  max ${sorted[sorted.length - 1].toFixed(0)}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { steps: { type: "string", default: "20" }, ops: { type: "string", default: "12" }, threads: { type: "string", default: "1" } } });
+  const steps = Number(values.steps);
+  const ops = Number(values.ops);
+  if (!Number.isInteger(steps) || steps < 10 || steps > 100) throw new Error("--steps must be 10 … 100");
+  const work = await tempDir("bench-runtime");
+  const s3 = await startLocalS3({ buckets: ["fuxi-data"], directory: join(work, "s3") });
+  try {
+    console.log(`grid ${GRID.lat}x${GRID.lon}, ${steps} steps, stand-in busy ops ${ops}, FUXI_INTRA_OP_THREADS ${values.threads}`);
+    await writeStandinModels(join(work, "models"), { ...GRID, opsPerStep: ops });
+    let started = performance.now();
+    const input = await writeInputWithXarray(join(work, "input.nc"), { ...GRID, initTime: new Date("2023-10-12T06:00:00Z") });
+    await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-data", Key: "input/bench/fuxi_input.nc", Body: input }));
+    console.log(`input ${(input.length / 1e6).toFixed(1)} MB written by xarray and uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, LOG_LEVEL: "info" });
+    await runtime.waitUntilReady(120_000);
+    const pid = runtime.child.pid!;
+    let peakSampled = 0;
+    const sampler = setInterval(() => {
+      rssOf(pid).then((r) => (peakSampled = Math.max(peakSampled, r.rssMb)), () => undefined);
+    }, 100);
+    started = performance.now();
+    const pings: number[] = [];
+    let done = false;
+    const pinger = (async () => {
+      while (!done) {
+        pings.push((await http("GET", `${runtime.url}/ping`)).ms);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    })();
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("bench", steps <= 20 ? [steps] : [20, steps - 20])));
+    done = true;
+    await pinger;
+    clearInterval(sampler);
+    if (response.status !== 200) throw new Error(`invocation failed: ${response.status} ${response.body}`);
+    const manifest: Manifest = JSON.parse(response.body);
+    const { peakMb } = await rssOf(pid);
+    await runtime.stop();
+
+    const computed = manifest.files.filter((f) => !f.resumed);
+    const sumRun = computed.reduce((a, f) => a + (f.runMs ?? 0), 0);
+    const stepLogs = runtime.logs.filter((l) => l.msg === "step done") as Array<{ step: number; rssMb: number }>;
+    const rssAt = (n: number) => stepLogs.find((l) => l.step === n - 1)?.rssMb;
+    console.log(`invocation wall ${(manifest.wallMs / 1000).toFixed(1)} s (input download + decode + steps + manifest)`);
+    console.log(`Σ session.run ${(sumRun / 1000).toFixed(2)} s   step-loop wall ${(manifest.stepLoopMs / 1000).toFixed(2)} s   ratio ${(manifest.stepLoopMs / sumRun).toFixed(3)} (target ≤ 1.15)`);
+    console.log(`session.run ms/step: ${stats(computed.map((f) => f.runMs!))}`);
+    console.log(`encode ms/step:      ${stats(computed.map((f) => f.encodeMs!))}`);
+    console.log(`upload ms/step:      ${stats(computed.map((f) => f.uploadMs!))}`);
+    console.log(`step file ${(computed[0].bytes / 1e6).toFixed(1)} MB`);
+    console.log(`peak RSS ${peakMb.toFixed(0)} MB (VmHWM; sampled ${peakSampled.toFixed(0)} MB) (target ≤ 3072)`);
+    const at10 = rssAt(10);
+    const atLast = rssAt(steps);
+    console.log(`RSS after step 10: ${at10} MB, after step ${steps}: ${atLast} MB (${at10 && atLast ? (((atLast - at10) / at10) * 100).toFixed(1) : "?"} %)`);
+    console.log(`/ping during the run: ${pings.length} pings, ${stats(pings)} ms`);
+  } finally {
+    await s3.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
