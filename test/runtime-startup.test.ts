@@ -1,0 +1,187 @@
+// Start-up paths of the runtime: arguments, configuration, the model store (local folder, S3
+// download, missing and corrupt files), the compiled entry point and the Dockerfile's contract.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { startLocalS3, type LocalS3 } from "../tools/local-s3";
+import { writeStandinModels } from "../tools/standin-model";
+import { downloadRanged } from "../runtime/src/s3";
+import { MODEL_FILES } from "../runtime/src/model-store";
+import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
+
+const run = promisify(execFile);
+const grid = { lat: 5, lon: 8 };
+
+describe("runtime start-up", function () {
+  this.timeout(180_000);
+  let work: string;
+  let models: string;
+  let s3: LocalS3;
+
+  before(async () => {
+    work = await tempDir("runtime-startup");
+    models = join(work, "models");
+    await writeStandinModels(models, grid);
+    s3 = await startLocalS3({ buckets: ["fuxi-models", "fuxi-data"] });
+  });
+  after(async () => {
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("rejects arguments other than `serve` with the usage line", async () => {
+    for (const args of [["bogus"], [], ["serve", "extra"]]) {
+      const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models }, args);
+      assert.equal(await runtime.exited, 64, `exit code for ${JSON.stringify(args)}`);
+      assert.match(runtime.stderr(), /usage: main serve/);
+    }
+  });
+
+  it("fails fast when the providers include cpu without FUXI_ALLOW_CPU", async () => {
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_PROVIDERS: "cuda,cpu", FUXI_ALLOW_CPU: "false" });
+    assert.equal(await runtime.exited, 78);
+    assert.match(runtime.stderr(), /FUXI_PROVIDERS: includes cpu but FUXI_ALLOW_CPU is not true/);
+  });
+
+  it("stays unhealthy and names the files when model files are missing", async () => {
+    const empty = join(work, "empty");
+    await mkdir(empty);
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: empty });
+    try {
+      const failure = await runtime.waitForLog((line) => line.level === 50);
+      assert.match(String(failure.msg), /short\.onnx, short, medium\.onnx, medium, long\.onnx, long: missing or empty in FUXI_MODEL_DIR/);
+      const ping = await http("GET", `${runtime.url}/ping`);
+      assert.equal(ping.status, 503);
+      assert.match(ping.body, /FUXI_MODEL_S3_URI is not set/);
+      const invocation = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("x", [1])));
+      assert.equal(invocation.status, 503);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("stays unhealthy and names the file when a model is corrupt", async () => {
+    const corrupt = join(work, "corrupt");
+    await writeStandinModels(corrupt, grid);
+    await writeFile(join(corrupt, "medium.onnx"), "this is not a protobuf");
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: corrupt });
+    try {
+      const failure = await runtime.waitForLog((line) => line.level === 50);
+      assert.match(String(failure.msg), /cannot load model .*medium\.onnx/);
+      assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("downloads the six files from FUXI_MODEL_S3_URI when FUXI_MODEL_DIR lacks them, then serves", async () => {
+    for (const file of MODEL_FILES) {
+      await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-models", Key: `fuxi/v1/${file}`, Body: await readFile(join(models, file)) }));
+    }
+    const cache = join(work, "cache");
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "absent"), FUXI_MODEL_S3_URI: "s3://fuxi-models/fuxi/v1/", FUXI_MODEL_CACHE_DIR: cache });
+    try {
+      await runtime.waitUntilReady();
+      assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+      assert.deepEqual((await readdir(cache)).sort(), [...MODEL_FILES].sort());
+      for (const file of MODEL_FILES) assert.ok((await readFile(join(cache, file))).equals(await readFile(join(models, file))), `${file} downloaded intact`);
+      assert.equal(runtime.logs.filter((line) => line.msg === "model file downloaded").length, 6);
+      assert.ok(runtime.logs.some((line) => line.msg === "downloading model file" && line.percent === 100), "progress is logged");
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("names the missing object when the S3 model prefix lacks a file", async () => {
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "absent"), FUXI_MODEL_S3_URI: "s3://fuxi-models/incomplete/", FUXI_MODEL_CACHE_DIR: join(work, "cache2") });
+    try {
+      const failure = await runtime.waitForLog((line) => line.level === 50);
+      assert.match(String(failure.msg), /model file short\.onnx: s3:\/\/fuxi-models\/incomplete\/short\.onnx does not exist/);
+      assert.equal(failure.file, "short.onnx");
+      assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("assembles a file from many parallel ranged GETs", async () => {
+    const body = randomBytes(100_003);
+    await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-models", Key: "ranged/blob", Body: body }));
+    const target = join(work, "blob");
+    const progress: number[] = [];
+    await downloadRanged(s3.client, { bucket: "fuxi-models", key: "ranged/blob" }, target, body.length, { rangeBytes: 4096, concurrency: 6, onProgress: (done) => progress.push(done) });
+    assert.ok((await readFile(target)).equals(body));
+    assert.equal(progress.length, Math.ceil(body.length / 4096));
+    assert.equal(progress[progress.length - 1], body.length);
+  });
+
+  it("runs compiled (node dist/main.js serve, the image's ENTRYPOINT + CMD)", async () => {
+    await run(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "runtime", "tsconfig.json")]);
+    const rejected = await startRuntimeChild({}, ["shell"], COMPILED_ENTRY);
+    assert.equal(await rejected.exited, 64);
+    assert.match(rejected.stderr(), /unknown arguments \["shell"\]/);
+
+    const input = await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: new Date("2023-10-12T06:00:00Z") });
+    await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-data", Key: "input/compiled/fuxi_input.nc", Body: input }));
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: models }, ["serve"], COMPILED_ENTRY);
+    try {
+      await runtime.waitUntilReady();
+      const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("compiled", [1, 1])));
+      assert.equal(response.status, 200, response.body);
+      assert.deepEqual(JSON.parse(response.body).files.map((f: { file: string }) => f.file), ["006.nc", "012.nc"]);
+    } finally {
+      assert.equal(await runtime.stop("SIGTERM"), 0);
+    }
+  });
+});
+
+describe("runtime Dockerfile", () => {
+  let dockerfile: string;
+  let instructions: Array<{ op: string; args: string }>;
+  before(async () => {
+    dockerfile = await readFile(join(REPO_ROOT, "runtime", "Dockerfile"), "utf8");
+    instructions = dockerfile
+      .replace(/\\\n/g, " ")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith("#"))
+      .map((line) => ({ op: line.split(/\s+/)[0].toUpperCase(), args: line.slice(line.split(/\s+/)[0].length).trim() }));
+  });
+
+  it("takes the CUDA base image as a build argument and is multi-stage", () => {
+    assert.equal(instructions[0].op, "ARG");
+    assert.match(instructions[0].args, /^BASE_IMAGE=\S*cuda\S*cudnn\S*runtime/);
+    const froms = instructions.filter((i) => i.op === "FROM");
+    assert.match(froms[0].args, /^\$\{BASE_IMAGE\} AS node$/);
+    assert.ok(froms.length >= 3, "build, deps and runtime stages");
+  });
+
+  it("installs the CUDA 12 provider explicitly and fails without it", () => {
+    assert.match(dockerfile, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    assert.match(dockerfile, /npm ci --omit=dev/);
+    assert.match(dockerfile, /node node_modules\/onnxruntime-node\/script\/install/);
+    assert.match(dockerfile, /test -s node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so[\s\\]*\|\|.*exit 1/);
+  });
+
+  it("runs as a non-root user with an exec-form ENTRYPOINT that takes `serve`", () => {
+    const last = (op: string) => [...instructions].reverse().find((i) => i.op === op)!;
+    assert.deepEqual(JSON.parse(last("ENTRYPOINT").args), ["node", "dist/main.js"]);
+    assert.deepEqual(JSON.parse(last("CMD").args), ["serve"]);
+    assert.match(last("USER").args, /^[1-9]\d*$/);
+  });
+
+  it("copies only files that exist in the build context and are not ignored", async () => {
+    const ignored = (await readFile(join(REPO_ROOT, "runtime", ".dockerignore"), "utf8")).split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const sources = instructions.filter((i) => i.op === "COPY" && !i.args.startsWith("--from")).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    assert.ok(sources.length > 0);
+    for (const source of sources) {
+      await readFile(join(REPO_ROOT, "runtime", source)).catch(async () => readdir(join(REPO_ROOT, "runtime", source)));
+      assert.ok(!ignored.includes(source), `${source} is excluded by .dockerignore`);
+    }
+    assert.ok(ignored.includes("node_modules") && ignored.includes("dist"));
+  });
+});
