@@ -169,10 +169,18 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
     assert.equal(runtime.logs.filter((line) => line.msg === "step done").length, stepsBefore, "no step recomputed");
   });
 
-  it("writes gzip-compressed steps when asked", async () => {
+  it("writes gzip-compressed steps when asked, replacing the output of a different request", async () => {
     await put(s3, "input/gz/fuxi_input.nc", inputBytes);
+    const plain = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("gz", [1])));
+    assert.equal(plain.status, 200, plain.body);
     const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("gz", [1], { compression: "gzip" })));
     assert.equal(response.status, 200, response.body);
+    const gzipManifest: Manifest = JSON.parse(response.body);
+    assert.equal(gzipManifest.compression, "gzip");
+    assert.equal(gzipManifest.resumedFromStep, 0, "a step file of another request is not reused");
+    assert.notEqual(gzipManifest.fingerprint, JSON.parse(plain.body).fingerprint);
+    assert.notEqual(gzipManifest.files[0].bytes, JSON.parse(plain.body).files[0].bytes, "the gzip file replaced the plain one");
+    assert.deepEqual(JSON.parse((await get(s3, "output/gz/_SUCCESS"))!.toString("utf8")), gzipManifest);
     const path = join(work, "gz-006.nc");
     await writeFile(path, (await get(s3, "output/gz/006.nc"))!);
     const { stdout } = await run("ncdump", ["-hs", path]);

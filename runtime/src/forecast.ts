@@ -82,13 +82,19 @@ export function requestFingerprint(request: ForecastRequest, inputETag: string, 
   return createHash("sha256").update(JSON.stringify(identity)).digest("hex");
 }
 
-async function readManifest(s3: S3Client, location: S3Location): Promise<Manifest | undefined> {
+/** The stored manifest; `undefined` manifest with `exists` when the object is there but not a manifest. */
+async function readManifest(s3: S3Client, location: S3Location): Promise<{ exists: boolean; manifest?: Manifest }> {
+  let bytes: Uint8Array;
   try {
-    const bytes = await getObjectBytes(s3, location);
-    return JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest;
+    bytes = await getObjectBytes(s3, location);
   } catch (error) {
-    if (isNotFound(error) || error instanceof SyntaxError) return undefined;
+    if (isNotFound(error)) return { exists: false };
     throw error;
+  }
+  try {
+    return { exists: true, manifest: JSON.parse(Buffer.from(bytes).toString("utf8")) as Manifest };
+  } catch {
+    return { exists: true };
   }
 }
 
@@ -140,14 +146,14 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
   const inputETag = inputHead.etag;
   const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models);
 
-  const previous = await readManifest(s3, manifestLocation);
+  const { exists: manifestExists, manifest: previous } = await readManifest(s3, manifestLocation);
   if (previous?.fingerprint === fingerprint) {
     log.info({ jobName: request.jobName, manifest: s3Uri(manifestLocation) }, "run already complete; returning its manifest");
     return previous;
   }
-  if (previous) {
+  if (manifestExists) {
     // A manifest from a different request must not stand next to files being replaced.
-    log.info({ jobName: request.jobName, previousJob: previous.jobName }, "replacing the output of a different request");
+    log.info({ jobName: request.jobName, previousJob: previous?.jobName ?? "(unreadable _SUCCESS)" }, "replacing the output of a different request");
     await deleteObject(s3, manifestLocation);
   }
 
