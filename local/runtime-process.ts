@@ -25,7 +25,9 @@ export function runtimeProcessLauncher(options: RuntimeProcessOptions): Containe
   return async ({ environment }) => {
     const port = await freePort();
     const log = createWriteStream(options.logFile, { flags: "a" });
-    const child = spawn(process.execPath, [require.resolve("tsx/cli"), join(REPO_ROOT, "runtime/src/main.ts"), "serve"], {
+    // `--import tsx` keeps the server in this one process (the tsx CLI would fork a grandchild that
+    // survives a SIGKILL of the child).
+    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "runtime/src/main.ts"), "serve"], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.hostEnv, ...environment, SAGEMAKER_BIND_TO_PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],
