@@ -133,7 +133,9 @@ describe("runtime: request validation", () => {
   it("rejects a missing field, a missing event field and non-JSON", () => {
     const { jobName: _omit, ...noJob } = VALID_REQUEST;
     assert.throws(() => parseForecastRequest(JSON.stringify(noJob)), /request field jobName: is missing/);
-    assert.throws(() => parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, event: { ...VALID_REQUEST.event, sequencer: undefined } })), /event\.sequencer: is missing/);
+    assert.throws(() => parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, event: { ...VALID_REQUEST.event, key: undefined } })), /event\.key: is missing/);
+    const anonymous = { ...VALID_REQUEST.event, versionId: undefined, sequencer: undefined };
+    assert.throws(() => parseForecastRequest(JSON.stringify({ ...VALID_REQUEST, event: anonymous })), /event: needs a versionId or a sequencer/);
     assert.throws(() => parseForecastRequest("{not json"), /not valid JSON/);
     assert.throws(() => parseForecastRequest("[1]"), /must be a JSON object/);
   });

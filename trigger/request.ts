@@ -2,26 +2,9 @@ import type { CreateTransformJobCommandInput } from "@aws-sdk/client-sagemaker";
 import type { TriggerConfig } from "./env";
 import type { Marker } from "./event";
 
-/** docs/contract.md, "Forecast request object (version 1)". */
-export interface ForecastRequest {
-  version: 1;
-  jobName: string;
-  runId: string;
-  input: string;
-  outputPrefix: string;
-  cascadeSteps: number[];
-  outputFormat: "netcdf4";
-  compression: "none" | "gzip";
-  requestedAt: string;
-  event: {
-    bucket: string;
-    key: string;
-    versionId?: string;
-    sequencer?: string;
-    eventName: string;
-    eventTime: string;
-  };
-}
+/** docs/contract.md, "Forecast request object (version 1)". The runtime owns and validates it; type only, erased from the bundle. */
+import type { ForecastRequest } from "../runtime/src/request";
+export type { ForecastRequest };
 
 /** `s3://<bucket>/<key>` with the key as stored (not URL-encoded). */
 export const s3Uri = (bucket: string, key: string): string => `s3://${bucket}/${key}`;

@@ -19,7 +19,7 @@ export interface ForecastRequest {
     bucket: string;
     key: string;
     versionId?: string;
-    sequencer: string;
+    sequencer?: string;
     eventName: string;
     eventTime: string;
   };
@@ -104,7 +104,7 @@ export function parseForecastRequest(body: string): ForecastRequest {
   const input = text(parsed, "input");
   const inputLocation = parseS3Uri(input, "input");
   const inputFolders = inputLocation.key.split("/");
-  if (!inputLocation.key.endsWith(".nc") || inputFolders.length < 2 || inputFolders[inputFolders.length - 2] !== runId) {
+  if (!inputLocation.key.toLowerCase().endsWith(".nc") || inputFolders.length < 2 || inputFolders[inputFolders.length - 2] !== runId) {
     throw new RequestError("input", `must be s3://<bucket>/<inputPrefix>${runId}/<name>.nc, got ${JSON.stringify(input)}`);
   }
   const outputPrefix = text(parsed, "outputPrefix");
@@ -124,6 +124,9 @@ export function parseForecastRequest(body: string): ForecastRequest {
   const event = parsed.event;
   rejectUnknown(event, EVENT_FIELDS, "event.");
   const versionId = event.versionId === undefined ? undefined : text(event, "versionId", "event.");
+  const sequencer = event.sequencer === undefined ? undefined : text(event, "sequencer", "event.");
+  // The trigger names jobs after the versionId, else the sequencer: one of them identifies the upload.
+  if (versionId === undefined && sequencer === undefined) throw new RequestError("event", "needs a versionId or a sequencer");
   return {
     version: 1,
     jobName,
@@ -138,7 +141,7 @@ export function parseForecastRequest(body: string): ForecastRequest {
       bucket: text(event, "bucket", "event."),
       key: text(event, "key", "event."),
       ...(versionId === undefined ? {} : { versionId }),
-      sequencer: text(event, "sequencer", "event."),
+      ...(sequencer === undefined ? {} : { sequencer }),
       eventName: text(event, "eventName", "event."),
       eventTime: isoTime(event, "eventTime", "event."),
     },
