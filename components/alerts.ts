@@ -81,36 +81,35 @@ export class Alerts extends pulumi.ComponentResource {
       arn: topic.arn,
     }, { parent: this, dependsOn: [topicPolicy] });
 
+    // Both alarms fire on any non-zero value in a 5-minute period and publish to the topic.
+    const anyInFiveMinutes = {
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [topic.arn],
+      tags: args.tags,
+    };
+
     new aws.cloudwatch.MetricAlarm(`${name}-trigger-errors`, {
+      ...anyInFiveMinutes,
       name: `${args.namePrefix}-trigger-errors`,
       alarmDescription: "The trigger Lambda reported errors (see its log group).",
       namespace: "AWS/Lambda",
       metricName: "Errors",
       dimensions: { FunctionName: args.functionName },
       statistic: "Sum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: [topic.arn],
-      tags: args.tags,
     }, child);
 
     new aws.cloudwatch.MetricAlarm(`${name}-failed-deliveries`, {
+      ...anyInFiveMinutes,
       name: `${args.namePrefix}-failed-deliveries`,
       alarmDescription: "S3 events the trigger Lambda gave up on are waiting in the failure queue.",
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: args.failureQueueName },
       statistic: "Maximum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: [topic.arn],
-      tags: args.tags,
     }, child);
 
     this.topicArn = topic.arn;
