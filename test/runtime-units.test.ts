@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 // onnxruntime-node is a runtime dependency only (runtime/node_modules).
 import * as ort from "../runtime/node_modules/onnxruntime-node";
@@ -158,6 +159,7 @@ describe("runtime: configuration", () => {
       modelDir: "/opt/ml/model",
       modelS3Uri: undefined,
       modelCacheDir: "/tmp/fuxi-model",
+      scratchDir: join(tmpdir(), "fuxi-scratch"),
       providers: ["cuda"],
       keepAllStages: false,
       intraOpThreads: undefined,
@@ -214,6 +216,23 @@ describe("runtime: stand-in ONNX models", () => {
       await session.release();
     }
     assert.equal(outputNames.size, 3, "each stage has its own output name");
+  });
+
+  it("with benchmark busy work (opsPerStep) still compute the reference: the Sin chain only costs time", async () => {
+    const busy = await tempDir("standin-busy");
+    try {
+      await writeStandinModels(busy, { ...grid, opsPerStep: 2 });
+      const onnx = await readFile(join(busy, "short.onnx"));
+      assert.equal(onnx.toString("latin1").split("Sin").length - 1 >= 2 * 70, true, "2 passes over 70 channel fields");
+      const window = new Float32Array(2 * 70 * grid.lat * grid.lon).map((_, i) => Math.sin(i * 0.11) * 30 + 250);
+      const temb = timeEmbedding(new Date("2023-10-12T06:00:00Z"), 7);
+      const session = await ort.InferenceSession.create(join(busy, "short.onnx"), { executionProviders: ["cpu"] });
+      const result = await session.run({ input: new ort.Tensor("float32", window, [1, 2, 70, grid.lat, grid.lon]), temb: new ort.Tensor("float32", temb, [1, 12]) });
+      assert.deepEqual(result[session.outputNames[0]].data, standinReferenceStep("short", window, temb, grid));
+      await session.release();
+    } finally {
+      await rm(busy, { recursive: true, force: true });
+    }
   });
 
   it("stage constants differ, so a wrong stage is visible in the output", () => {

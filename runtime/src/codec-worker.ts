@@ -1,7 +1,9 @@
 // Worker thread for NetCDF decoding and encoding: h5wasm is synchronous WASM and a full-grid
 // file takes seconds, which must never block the main thread (SageMaker pings time out after 2 s).
+// Files are local paths in the scratch directory (h5wasm's Node build reads and writes real files).
+import { collectGarbage } from "./collect-garbage";
 import { serveRpc } from "./worker-rpc";
-import { readFuxiInput, encodeForecastStep, readForecastStep, type ForecastStep } from "./netcdf";
+import { readFuxiInputFile, readForecastStepFile, writeForecastStepFile, type ForecastStep } from "./netcdf";
 
 function buffersOf(...arrays: ArrayBufferView[]): ArrayBuffer[] {
   const unique = new Set<ArrayBuffer>();
@@ -10,21 +12,22 @@ function buffersOf(...arrays: ArrayBufferView[]): ArrayBuffer[] {
 }
 
 serveRpc({
-  async readInput(args: { bytes: Uint8Array; file: string; expected: { lat: number; lon: number } }) {
-    const input = await readFuxiInput(args.bytes, args.file, args.expected);
+  async readInput(args: { path: string; file: string; expected: { lat: number; lon: number } }) {
+    const input = await readFuxiInputFile(args.path, args.file, args.expected);
     return { result: input, transfer: buffersOf(input.data, input.lat, input.lon) };
   },
 
-  async readStep(args: { bytes: Uint8Array; file: string }) {
-    const step = await readForecastStep(args.bytes, args.file);
+  async readStep(args: { path: string; file: string }) {
+    const step = await readForecastStepFile(args.path, args.file);
     return { result: step, transfer: buffersOf(step.data, step.lat, step.lon) };
   },
 
-  /** Encodes one step; the frame buffer goes back with the bytes so the caller can reuse it. */
-  async encodeStep(args: { step: ForecastStep }) {
+  /** Writes one step to `path`; the frame buffer goes back so the caller can reuse it. */
+  async writeStep(args: { step: ForecastStep; path: string }) {
     const started = performance.now();
-    const bytes = await encodeForecastStep(args.step);
+    await writeForecastStepFile(args.step, args.path);
     const ms = performance.now() - started;
-    return { result: { bytes, frame: args.step.data, ms }, transfer: buffersOf(bytes, args.step.data) };
+    collectGarbage(); // h5wasm's per-slice JS copies
+    return { result: { frame: args.step.data, ms }, transfer: buffersOf(args.step.data) };
   },
 });

@@ -1,23 +1,23 @@
-// Main-thread side of the NetCDF worker.
+// Main-thread side of the NetCDF worker. Paths are local files in the scratch directory.
 import { RpcWorker } from "./worker-rpc";
 import type { FuxiInput, ForecastStep } from "./netcdf";
 
 export class Codec {
   private readonly worker = new RpcWorker("codec-worker");
 
-  /** Decodes the FuXi input; `bytes` is transferred (unusable afterwards). */
-  readInput(bytes: Uint8Array, file: string, expected: { lat: number; lon: number }): Promise<FuxiInput> {
-    return this.worker.call("readInput", { bytes, file, expected }, [bytes.buffer as ArrayBuffer]);
+  /** Decodes and validates the FuXi input file at `path`; `file` names it in errors. */
+  readInput(path: string, file: string, expected: { lat: number; lon: number }): Promise<FuxiInput> {
+    return this.worker.call("readInput", { path, file, expected });
   }
 
-  readStep(bytes: Uint8Array, file: string): Promise<ForecastStep> {
-    return this.worker.call("readStep", { bytes, file }, [bytes.buffer as ArrayBuffer]);
+  readStep(path: string, file: string): Promise<ForecastStep> {
+    return this.worker.call("readStep", { path, file });
   }
 
-  /** Encodes a step; its data buffer is transferred and comes back as `frame`; `ms` is the encode time in the worker. */
-  encodeStep(step: ForecastStep): Promise<{ bytes: Uint8Array; frame: Float32Array; ms: number }> {
+  /** Writes a step file; its data buffer is transferred and comes back as `frame`; `ms` is the time in the worker. */
+  writeStep(step: ForecastStep, path: string): Promise<{ frame: Float32Array; ms: number }> {
     // lat/lon are small and copied, so the caller keeps its own.
-    return this.worker.call("encodeStep", { step }, [step.data.buffer as ArrayBuffer]);
+    return this.worker.call("writeStep", { step, path }, [step.data.buffer as ArrayBuffer]);
   }
 
   /** Ends the worker and frees its WASM heap. */

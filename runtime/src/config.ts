@@ -1,4 +1,6 @@
 // Runtime settings from the environment (docs/contract.md, "Runtime environment").
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export type Provider = "cuda" | "cpu";
 
@@ -6,6 +8,8 @@ export interface RuntimeConfig {
   modelDir: string;
   modelS3Uri: string | undefined;
   modelCacheDir: string;
+  /** The input and the step files in flight are written here (about 1.2 GB at most). */
+  scratchDir: string;
   providers: Provider[];
   keepAllStages: boolean;
   intraOpThreads: number | undefined;
@@ -64,6 +68,7 @@ export function readConfig(env: Env): RuntimeConfig {
     modelDir: env.FUXI_MODEL_DIR?.trim() || "/opt/ml/model",
     modelS3Uri,
     modelCacheDir: env.FUXI_MODEL_CACHE_DIR?.trim() || "/tmp/fuxi-model",
+    scratchDir: env.FUXI_SCRATCH_DIR?.trim() || join(tmpdir(), "fuxi-scratch"),
     providers,
     keepAllStages: flag(env, "FUXI_KEEP_ALL_STAGES"),
     intraOpThreads: integer(env, "FUXI_INTRA_OP_THREADS", 1, 1024),

@@ -1,6 +1,8 @@
 // One forecast run: idempotency check, input decode, resume point, the cascade loop with encode and
 // upload overlapping the next step, and the _SUCCESS manifest written last.
 import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { leadHours, stageSchedule, stepFileName, STAGE_NAMES } from "./cascade";
@@ -9,7 +11,7 @@ import { InputFault } from "./errors";
 import type { InferenceEngine } from "./inference";
 import type { ModelFile } from "./model-store";
 import { parseS3Uri, type ForecastRequest, type S3Location } from "./request";
-import { deleteObject, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes } from "./s3";
+import { deleteObject, downloadRanged, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes, uploadFile } from "./s3";
 import { timeEmbedding } from "./time-embedding";
 import type { FuxiInput } from "./netcdf";
 
@@ -64,6 +66,8 @@ export interface RunContext {
   models: ModelFile[];
   providers: string[];
   stepsInFlight: number;
+  /** Local directory for the input and the step files in flight (h5wasm reads and writes real files). */
+  scratchDir: string;
   log: Logger;
   /** Aborted on SIGTERM: the loop stops at the next step boundary, finished steps are kept. */
   signal: AbortSignal;
@@ -117,13 +121,24 @@ function frameOf(window: Float32Array, index: 0 | 1): Float32Array {
   return window.subarray(index * size, (index + 1) * size);
 }
 
+const DOWNLOAD = { rangeBytes: 64 * 1024 * 1024, concurrency: 8, onProgress: () => undefined };
+
+/** Downloads an object of `size` bytes into `dir` as `name` and returns the path. */
+async function download(s3: S3Client, location: S3Location, size: number, dir: string, name: string): Promise<string> {
+  const path = join(dir, name);
+  await downloadRanged(s3, location, path, size, DOWNLOAD);
+  return path;
+}
+
 /** Rebuilds the window for step k from the files of steps k-2 and k-1 (out[:,0] == in[:,1]). */
-async function rebuildWindow(s3: S3Client, codec: Codec, output: S3Location, input: FuxiInput, k: number): Promise<Float32Array> {
+async function rebuildWindow(s3: S3Client, codec: Codec, output: S3Location, input: FuxiInput, sizes: Map<number, number>, dir: string, k: number): Promise<Float32Array> {
   const frameSize = input.data.length / 2;
   const window = new Float32Array(2 * frameSize);
   const readFrame = async (step: number): Promise<Float32Array> => {
     const location = { bucket: output.bucket, key: output.key + stepFileName(step) };
-    const stepData = await codec.readStep(await getObjectBytes(s3, location), s3Uri(location));
+    const path = await download(s3, location, sizes.get(step)!, dir, `resume-${stepFileName(step)}`);
+    const stepData = await codec.readStep(path, s3Uri(location));
+    await rm(path, { force: true });
     if (stepData.data.length !== frameSize || stepData.leadHours !== leadHours(step)) {
       throw new InputFault(s3Uri(location), `cannot resume from it: ${stepData.data.length} values at lead ${stepData.leadHours} h, expected ${frameSize} at ${leadHours(step)} h`);
     }
@@ -159,21 +174,46 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
 
   const schedule = stageSchedule(request.cascadeSteps);
   const total = schedule.length;
+  await mkdir(context.scratchDir, { recursive: true });
+  const scratch = await mkdtemp(join(context.scratchDir, "run-"));
+  try {
+    return await computeSteps({ ...context, scratchDir: scratch }, request, { started, inputLocation, output, manifestLocation, inputHead, fingerprint, total, schedule });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+interface RunPlan {
+  started: number;
+  inputLocation: S3Location;
+  output: S3Location;
+  manifestLocation: S3Location;
+  inputHead: { size: number; etag: string };
+  fingerprint: string;
+  total: number;
+  schedule: number[];
+}
+
+async function computeSteps(context: RunContext, request: ForecastRequest, plan: RunPlan): Promise<Manifest> {
+  const { s3, engine, grid, log, scratchDir } = context;
+  const { started, inputLocation, output, manifestLocation, inputHead, fingerprint, total, schedule } = plan;
   const frameSize = CHANNELS * grid.lat * grid.lon;
   const reader = new Codec();
   let input: FuxiInput;
   let resumeFrom: number;
   let resumedSizes: Map<number, number>;
   try {
-    input = await reader.readInput(await getObjectBytes(s3, inputLocation), request.input, grid);
+    const inputPath = await download(s3, inputLocation, inputHead.size, scratchDir, "input.nc");
+    input = await reader.readInput(inputPath, request.input, grid);
+    await rm(inputPath, { force: true });
     resumedSizes = await completedSteps(s3, output, total, fingerprint);
     resumeFrom = resumedSizes.size;
     if (resumeFrom > 0) log.info({ jobName: request.jobName, resumeFrom, total }, "resuming an interrupted run");
     if (resumeFrom < total) {
-      await engine.setWindow(resumeFrom === 0 ? input.data : await rebuildWindow(s3, reader, output, input, resumeFrom));
+      await engine.setWindow(resumeFrom === 0 ? input.data : await rebuildWindow(s3, reader, output, input, resumedSizes, scratchDir, resumeFrom));
     }
   } finally {
-    await reader.close(); // frees the WASM heap that held the whole input
+    await reader.close(); // frees the WASM heap that held the input while it was decoded
   }
 
   const records: StepRecord[] = [];
@@ -191,23 +231,21 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
   const finishStep = async (step: number, frame: Float32Array, runMs: number, loadMs: number): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
-    const { bytes, frame: returned, ms: encodeMs } = await encoder.encodeStep({
-      initTime: input.initTime,
-      leadHours: lead,
-      levels: input.levels,
-      lat: input.lat,
-      lon: input.lon,
-      data: frame,
-      compression: request.compression,
-    });
+    const path = join(scratchDir, file);
+    const { frame: returned, ms: encodeMs } = await encoder.writeStep(
+      { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
+      path,
+    );
     freeFrames.push(returned);
+    const bytes = (await stat(path)).size;
     const uploadStarted = performance.now();
-    await uploadBytes(s3, { bucket: output.bucket, key: output.key + file }, bytes, { contentType: "application/x-netcdf", metadata });
+    await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
     const uploadMs = performance.now() - uploadStarted;
-    const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes: bytes.length, resumed: false, runMs, loadMs, encodeMs, uploadMs };
+    await rm(path, { force: true });
+    const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes, resumed: false, runMs, loadMs, encodeMs, uploadMs };
     records.push(record);
     log.info(
-      { runId: request.runId, step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes: bytes.length, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      { runId: request.runId, step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
       "step done",
     );
   };
@@ -248,7 +286,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
     jobName: request.jobName,
     fingerprint,
     input: request.input,
-    inputETag,
+    inputETag: inputHead.etag,
     initTime: input.initTime.toISOString(),
     outputPrefix: request.outputPrefix,
     cascadeSteps: request.cascadeSteps,

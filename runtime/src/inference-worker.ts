@@ -3,6 +3,7 @@
 // not run on the main thread, where it would block /ping for the whole step.
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
+import { collectGarbage } from "./collect-garbage";
 import { serveRpc } from "./worker-rpc";
 import { STAGE_NAMES } from "./cascade";
 import type { Provider } from "./config";
@@ -110,6 +111,15 @@ async function useStage(stage: number): Promise<{ session: ort.InferenceSession;
   return { session, loadMs: performance.now() - started };
 }
 
+/** One session.run; its own function so that nothing references the input window once it returns. */
+async function runStage(session: ort.InferenceSession, io: StageIo, input: Float32Array, temb: Float32Array): Promise<ort.Tensor> {
+  const outputs = await session.run({
+    [io.windowInput]: new ort.Tensor("float32", input, [1, 2, CHANNELS, grid.lat, grid.lon]),
+    [io.tembInput]: new ort.Tensor("float32", temb, [1, 12]),
+  });
+  return outputs[io.output];
+}
+
 serveRpc({
   /** Loads every stage once (so /ping is healthy only when all three load), keeps the first resident. */
   async init(init: InferenceInit) {
@@ -142,14 +152,9 @@ serveRpc({
     if (!window) throw new Error("step called before setWindow");
     const { session, loadMs } = await useStage(args.stage);
     const io = stageIo[args.stage];
-    const feeds = {
-      [io.windowInput]: new ort.Tensor("float32", window, [1, 2, CHANNELS, grid.lat, grid.lon]),
-      [io.tembInput]: new ort.Tensor("float32", args.temb, [1, 12]),
-    };
     const started = performance.now();
-    const outputs = await session.run(feeds);
+    const out = await runStage(session, io, window, args.temb);
     const runMs = performance.now() - started;
-    const out = outputs[io.output];
     const frameSize = CHANNELS * grid.lat * grid.lon;
     if (out.type !== "float32" || out.size !== 2 * frameSize) {
       throw new Error(`model ${io.stage} output ${io.output} is ${out.type} ${JSON.stringify(out.dims)}, expected float32 [1,2,70,${grid.lat},${grid.lon}]`);
@@ -157,6 +162,7 @@ serveRpc({
     // onnxruntime-node 1.30 hands every output back in a fresh ArrayBuffer (it copies even into
     // pre-allocated fetches), so the returned tensor becomes the next window and the old one is dropped.
     window = out.data as Float32Array;
+    collectGarbage(); // the previous window
     args.frame.set(window.subarray(frameSize));
     return { result: { frame: args.frame, runMs, loadMs } satisfies StepResult, transfer: [args.frame.buffer as ArrayBuffer] };
   },

@@ -1,6 +1,8 @@
 // S3 access for the runtime: whole-object reads into one buffer, ranged parallel downloads to
-// disk, multipart uploads (lib-storage), listings.
+// disk, multipart uploads (lib-storage) from memory or streamed from a file, listings.
+import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { S3Location } from "./request";
@@ -78,7 +80,7 @@ const PART_SIZE = 16 * 1024 * 1024;
 export async function uploadBytes(
   client: S3Client,
   location: S3Location,
-  body: Uint8Array | string,
+  body: Uint8Array | string | Readable,
   options: { contentType: string; metadata?: Record<string, string> },
 ): Promise<void> {
   const upload = new Upload({
@@ -89,6 +91,21 @@ export async function uploadBytes(
     leavePartsOnError: false,
   });
   await upload.done();
+}
+
+/** Multipart upload streamed from the local file `path` (only the parts in flight are in memory). */
+export async function uploadFile(
+  client: S3Client,
+  location: S3Location,
+  path: string,
+  options: { contentType: string; metadata?: Record<string, string> },
+): Promise<void> {
+  const body = createReadStream(path);
+  try {
+    await uploadBytes(client, location, body, options);
+  } finally {
+    body.destroy();
+  }
 }
 
 /**

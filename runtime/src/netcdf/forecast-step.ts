@@ -1,7 +1,7 @@
 import { OUTPUT_CALENDAR, decodeCfTime, parseCfTimeUnits } from "./cf-time";
-import { describeH5Error, loadH5, withH5Reader } from "./h5";
+import { describeH5Error, loadH5, withH5File, withH5Reader, type H5 } from "./h5";
 import { h5Source } from "./h5-source";
-import { writeNetcdf4 } from "./nc4-write";
+import { type NcFile, writeNetcdf4, writeNetcdf4File } from "./nc4-write";
 import { attrText, type SourceVariable } from "./source";
 
 export interface ForecastStep {
@@ -32,17 +32,27 @@ function checkStep(step: ForecastStep): void {
 }
 
 /**
- * Encodes one forecast step as the netCDF-4 file the original tooling wrote: one float32 variable with
- * dims (time=1, step=1, level, lat, lon); time = [init] in CF units; step = [lead] in hours, which
- * xarray decodes to a timedelta. Same step → same bytes. With gzip: one (lat, lon) field per chunk.
+ * Writes one forecast step to `path` as the netCDF-4 file the original tooling wrote: one float32
+ * variable with dims (time=1, step=1, level, lat, lon); time = [init] in CF units; step = [lead] in
+ * hours, which xarray decodes to a timedelta. Same step → same bytes. One (lat, lon) field per chunk
+ * (so it is written field by field), deflated with `compression: "gzip"`.
  */
+export async function writeForecastStepFile(step: ForecastStep, path: string): Promise<void> {
+  checkStep(step);
+  writeNetcdf4File(await loadH5(), path, forecastStepSpec(step));
+}
+
+/** writeForecastStepFile, returning the bytes (tests, tools). */
 export async function encodeForecastStep(step: ForecastStep): Promise<Uint8Array> {
   checkStep(step);
-  const h5 = await loadH5();
+  return writeNetcdf4(await loadH5(), forecastStepSpec(step));
+}
+
+function forecastStepSpec(step: ForecastStep): NcFile {
   const initMs = step.initTime.getTime();
   const wholeHours = initMs % HOUR_MS === 0;
   const gzip = step.compression === "gzip";
-  return writeNetcdf4(h5, {
+  return {
     coordinates: [
       {
         name: "time",
@@ -77,7 +87,8 @@ export async function encodeForecastStep(step: ForecastStep): Promise<Uint8Array
         dims: DIMS,
         data: step.data,
         attrs: { long_name: "FuXi forecast" },
-        ...(gzip ? { chunks: [1, 1, 1, step.lat.length, step.lon.length], deflateLevel: DEFLATE_LEVEL } : {}),
+        chunks: [1, 1, 1, step.lat.length, step.lon.length],
+        ...(gzip ? { deflateLevel: DEFLATE_LEVEL } : {}),
       },
     ],
     attrs: {
@@ -85,14 +96,26 @@ export async function encodeForecastStep(step: ForecastStep): Promise<Uint8Array
       title: `FuXi forecast, lead ${step.leadHours} h`,
       source: "FuXi cascade (Chen et al. 2023) on SageMaker Batch Transform",
     },
-  });
+  };
 }
 
-/** Reads a file written by encodeForecastStep (for resuming a run and for quick-look maps). */
+/** Reads a file written by writeForecastStepFile (for resuming a run and for quick-look maps). */
 export async function readForecastStep(bytes: Uint8Array, file: string): Promise<ForecastStep> {
   const h5 = await loadH5();
+  return readStep(h5, file, (read) => withH5Reader(h5, bytes, read));
+}
+
+/** readForecastStep from the local file `path`; `file` names it in errors. */
+export async function readForecastStepFile(path: string, file: string): Promise<ForecastStep> {
+  const h5 = await loadH5();
+  return readStep(h5, file, (read) => withH5File(h5, path, read));
+}
+
+type H5File = InstanceType<H5["File"]>;
+
+function readStep(h5: H5, file: string, open: (read: (h5File: H5File) => ForecastStep) => ForecastStep): ForecastStep {
   try {
-    return withH5Reader(h5, bytes, (h5File) => {
+    return open((h5File) => {
       const source = h5Source(h5, h5File);
       const variable = (name: string): SourceVariable => {
         const found = source.variables.find((v) => v.name === name);

@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // h5wasm is ESM-only; tsc (module node16) keeps this a real dynamic import in CommonJS output.
 export type H5 = typeof import("h5wasm/node", { with: { "resolution-mode": "import" } });
@@ -17,43 +20,42 @@ export function loadH5(): Promise<H5> {
   return loading;
 }
 
-function memfs(h5: H5) {
-  const fs = h5.FS;
-  if (!fs) throw new Error("h5wasm FS is not available after ready");
-  return fs;
-}
-
-function memPath(): string {
-  return `/fuxi-${randomUUID()}.nc`;
-}
-
 /**
- * Opens `bytes` read-only through h5wasm's in-memory file system, runs `read`, then closes and unlinks.
- * The MEMFS node borrows `bytes` (canOwn) instead of copying it: HDF5 only reads it.
+ * Where HDF5 files are written and read. h5wasm's Node build runs on Emscripten's NODERAWFS: its paths
+ * are real paths on the local disk, not an in-memory file system. The image runs as a non-root user,
+ * so this must be writable: FUXI_SCRATCH_DIR, else the OS temp directory.
  */
-export function withH5Reader<T>(h5: H5, bytes: Uint8Array, read: (file: InstanceType<H5["File"]>) => T): T {
-  const fs = memfs(h5);
-  const path = memPath();
-  const stream = fs.open(path, "w+");
+export function scratchDir(): string {
+  return process.env.FUXI_SCRATCH_DIR || tmpdir();
+}
+
+export function scratchPath(suffix = ".nc"): string {
+  return join(scratchDir(), `fuxi-${randomUUID()}${suffix}`);
+}
+
+/** Opens the HDF5 file at `path` read-only, runs `read`, closes it. */
+export function withH5File<T>(h5: H5, path: string, read: (file: InstanceType<H5["File"]>) => T): T {
+  const file = new h5.File(path, "r");
   try {
-    fs.write(stream, bytes, 0, bytes.byteLength, 0, true);
+    return read(file);
   } finally {
-    fs.close(stream);
+    file.close();
   }
+}
+
+/** Writes `bytes` to a scratch file, opens it read-only, runs `read`, then closes and deletes it. */
+export function withH5Reader<T>(h5: H5, bytes: Uint8Array, read: (file: InstanceType<H5["File"]>) => T): T {
+  const path = scratchPath();
+  writeFileSync(path, bytes);
   try {
-    const file = new h5.File(path, "r");
-    try {
-      return read(file);
-    } finally {
-      file.close();
-    }
+    return withH5File(h5, path, read);
   } finally {
-    fs.unlink(path);
+    rmSync(path, { force: true });
   }
 }
 
 /**
- * Creates a new HDF5 file in MEMFS, runs `write`, closes it and returns its bytes.
+ * Creates the HDF5 file `path` (replacing it), runs `write` and closes it.
  *
  * HDF5 stamps every object header with its modification time (track_times) and h5wasm exposes
  * no way to turn that off (H5Pset_obj_track_times is not exported from the WASM build). The WASM
@@ -61,9 +63,7 @@ export function withH5Reader<T>(h5: H5, bytes: Uint8Array, read: (file: Instance
  * is pinned to the Unix epoch while HDF5 runs. The whole write is synchronous, so no other code
  * on this thread can observe the pinned clock.
  */
-export function withH5Writer(h5: H5, write: (file: InstanceType<H5["File"]>) => void): Uint8Array {
-  const fs = memfs(h5);
-  const path = memPath();
+export function writeH5File(h5: H5, path: string, write: (file: InstanceType<H5["File"]>) => void): void {
   const realNow = Date.now;
   Date.now = () => 0;
   try {
@@ -73,14 +73,22 @@ export function withH5Writer(h5: H5, write: (file: InstanceType<H5["File"]>) => 
     } finally {
       file.close();
     }
-    return fs.readFile(path, { encoding: "binary" });
+  } catch (error) {
+    rmSync(path, { force: true });
+    throw error;
   } finally {
     Date.now = realNow;
-    try {
-      fs.unlink(path);
-    } catch {
-      // the file was never created
-    }
+  }
+}
+
+/** Like writeH5File, into a scratch file whose bytes are returned (tests, tools; small files). */
+export function withH5Writer(h5: H5, write: (file: InstanceType<H5["File"]>) => void): Uint8Array {
+  const path = scratchPath();
+  try {
+    writeH5File(h5, path, write);
+    return new Uint8Array(readFileSync(path));
+  } finally {
+    rmSync(path, { force: true });
   }
 }
 

@@ -13,5 +13,5 @@
  */
 export { CHANNEL_NAMES, PRESSURE_LEVELS } from "./channels";
 export { InputFileError } from "./errors";
-export { readFuxiInput, type FuxiInput } from "./read-input";
-export { encodeForecastStep, readForecastStep, FORECAST_VARIABLE, type ForecastStep } from "./forecast-step";
+export { readFuxiInput, readFuxiInputFile, type FuxiInput } from "./read-input";
+export { encodeForecastStep, readForecastStep, readForecastStepFile, writeForecastStepFile, FORECAST_VARIABLE, type ForecastStep } from "./forecast-step";

@@ -2,7 +2,8 @@ import { CHANNEL_NAMES } from "./channels";
 import { cdf3Source, Cdf3FormatError } from "./cdf3-source";
 import { decodeCfTime, parseCfTimeUnits } from "./cf-time";
 import { InputFileError } from "./errors";
-import { describeH5Error, loadH5, withH5Reader } from "./h5";
+import { readFile, open } from "node:fs/promises";
+import { describeH5Error, loadH5, withH5File, withH5Reader, type H5 } from "./h5";
 import { h5Source } from "./h5-source";
 import { attrNumber, attrText, type SourceFile, type SourceVariable } from "./source";
 
@@ -48,14 +49,44 @@ function detectFormat(bytes: Uint8Array): Format {
  * Every fault is an InputFileError naming `file`.
  */
 export async function readFuxiInput(bytes: Uint8Array, file: string, expected: { lat: number; lon: number }): Promise<FuxiInput> {
-  const format = detectFormat(bytes);
+  return readInput(bytes.subarray(0, 8), file, expected, {
+    cdf3: async () => bytes,
+    hdf5: (h5, read) => withH5Reader(h5, bytes, read),
+  });
+}
+
+/** readFuxiInput from the local file `path` (HDF5 is read in place; netCDF-3 is loaded whole); `file` names it in errors. */
+export async function readFuxiInputFile(path: string, file: string, expected: { lat: number; lon: number }): Promise<FuxiInput> {
+  const handle = await open(path, "r");
+  const head = new Uint8Array(8);
+  let headLength: number;
+  try {
+    headLength = (await handle.read(head, 0, 8, 0)).bytesRead;
+  } finally {
+    await handle.close();
+  }
+  return readInput(head.subarray(0, headLength), file, expected, {
+    cdf3: async () => new Uint8Array(await readFile(path)),
+    hdf5: (h5, read) => withH5File(h5, path, read),
+  });
+}
+
+type H5File = InstanceType<H5["File"]>;
+
+interface InputOpeners {
+  cdf3(): Promise<Uint8Array>;
+  hdf5(h5: H5, read: (file: H5File) => FuxiInput): FuxiInput;
+}
+
+async function readInput(head: Uint8Array, file: string, expected: { lat: number; lon: number }, openers: InputOpeners): Promise<FuxiInput> {
+  const format = detectFormat(head);
   if (format === "unknown") {
-    const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
-    throw new InputFileError(file, `not a NetCDF file (starts with bytes ${head || "<empty>"}; expected HDF5 '\\x89HDF' or netCDF-3 'CDF')`);
+    const shown = Array.from(head.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw new InputFileError(file, `not a NetCDF file (starts with bytes ${shown || "<empty>"}; expected HDF5 '\\x89HDF' or netCDF-3 'CDF')`);
   }
   if (format === "cdf3") {
     try {
-      return validated(await cdf3Source(bytes), file, expected);
+      return validated(await cdf3Source(await openers.cdf3()), file, expected);
     } catch (error) {
       throw asInputError(file, error, "cannot be read as netCDF-3");
     }
@@ -63,7 +94,7 @@ export async function readFuxiInput(bytes: Uint8Array, file: string, expected: {
   const h5 = await loadH5();
   let opened = false;
   try {
-    return withH5Reader(h5, bytes, (h5File) => {
+    return openers.hdf5(h5, (h5File) => {
       opened = true;
       return validated(h5Source(h5, h5File), file, expected);
     });
