@@ -1,7 +1,6 @@
 // Worker thread for NetCDF decoding and encoding: h5wasm is synchronous WASM and a full-grid
 // file takes seconds, which must never block the main thread (SageMaker pings time out after 2 s).
 // Files are local paths in the scratch directory (h5wasm's Node build reads and writes real files).
-import { collectGarbage } from "./collect-garbage";
 import { serveRpc } from "./worker-rpc";
 import { readFuxiInputFile, readForecastStepFile, writeForecastStepFile, type ForecastStep } from "./netcdf";
 
@@ -22,12 +21,10 @@ serveRpc({
     return { result: step, transfer: buffersOf(step.data, step.lat, step.lon) };
   },
 
-  /** Writes one step to `path`; the frame buffer goes back so the caller can reuse it. */
+  /** Writes one step to `path`, reading its data (shared memory) in place. */
   async writeStep(args: { step: ForecastStep; path: string }) {
     const started = performance.now();
     await writeForecastStepFile(args.step, args.path);
-    const ms = performance.now() - started;
-    collectGarbage(); // h5wasm's per-slice JS copies
-    return { result: { frame: args.step.data, ms }, transfer: buffersOf(args.step.data) };
+    return { result: { ms: performance.now() - started } };
   },
 });

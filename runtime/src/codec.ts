@@ -14,10 +14,13 @@ export class Codec {
     return this.worker.call("readStep", { path, file });
   }
 
-  /** Writes a step file; its data buffer is transferred and comes back as `frame`; `ms` is the time in the worker. */
-  writeStep(step: ForecastStep, path: string): Promise<{ frame: Float32Array; ms: number }> {
-    // lat/lon are small and copied, so the caller keeps its own.
-    return this.worker.call("writeStep", { step, path }, [step.data.buffer as ArrayBuffer]);
+  /**
+   * Writes a step file; `ms` is the time in the worker. `step.data` must be shared memory (the
+   * inference worker's frames): the worker reads it in place. lat/lon are small and copied.
+   */
+  writeStep(step: ForecastStep, path: string): Promise<{ ms: number }> {
+    if (!(step.data.buffer instanceof SharedArrayBuffer)) throw new Error("internal: writeStep needs a frame in shared memory");
+    return this.worker.call("writeStep", { step, path });
   }
 
   /** Ends the worker and frees its WASM heap. */

@@ -9,6 +9,7 @@ import { leadHours, stageSchedule, stepFileName, STAGE_NAMES } from "./cascade";
 import { Codec } from "./codec";
 import { InputFault } from "./errors";
 import type { InferenceEngine } from "./inference";
+import type { StepResult } from "./inference-worker";
 import type { ModelFile } from "./model-store";
 import { parseS3Uri, type ForecastRequest, type S3Location } from "./request";
 import { deleteObject, downloadRanged, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes, uploadFile } from "./s3";
@@ -18,7 +19,6 @@ import type { FuxiInput } from "./netcdf";
 export const MANIFEST_NAME = "_SUCCESS";
 /** S3 user metadata on every step file: the fingerprint of the run that wrote it (for resuming). */
 export const FINGERPRINT_METADATA = "fuxi-fingerprint";
-const CHANNELS = 70;
 
 export interface StepRecord {
   step: number;
@@ -197,7 +197,6 @@ interface RunPlan {
 async function computeSteps(context: RunContext, request: ForecastRequest, plan: RunPlan): Promise<Manifest> {
   const { s3, engine, grid, log, scratchDir } = context;
   const { started, inputLocation, output, manifestLocation, inputHead, fingerprint, total, schedule } = plan;
-  const frameSize = CHANNELS * grid.lat * grid.lon;
   const reader = new Codec();
   let input: FuxiInput;
   let resumeFrom: number;
@@ -222,21 +221,23 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
   }
 
   const encoder = new Codec();
-  const freeFrames: Float32Array[] = [];
-  let framesAllocated = 0;
   const inFlight = new Set<Promise<void>>();
   let pipelineError: unknown;
   const metadata = { [FINGERPRINT_METADATA]: fingerprint };
 
-  const finishStep = async (step: number, frame: Float32Array, runMs: number, loadMs: number): Promise<void> => {
+  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs }: StepResult): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
     const path = join(scratchDir, file);
-    const { frame: returned, ms: encodeMs } = await encoder.writeStep(
-      { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
-      path,
-    );
-    freeFrames.push(returned);
+    let encodeMs: number;
+    try {
+      ({ ms: encodeMs } = await encoder.writeStep(
+        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
+        path,
+      ));
+    } finally {
+      engine.freeFrame(frameIndex);
+    }
     const bytes = (await stat(path)).size;
     const uploadStarted = performance.now();
     await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
@@ -256,14 +257,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
       while (inFlight.size >= context.stepsInFlight) await Promise.race(inFlight);
       if (pipelineError !== undefined) throw pipelineError;
       if (context.signal.aborted) throw new Error(`run stopped at step ${step} of ${total}: the container is shutting down`);
-      let frame = freeFrames.pop();
-      if (!frame) {
-        if (framesAllocated >= context.stepsInFlight) throw new Error("internal: no free frame buffer although fewer steps are in flight");
-        frame = new Float32Array(frameSize);
-        framesAllocated++;
-      }
-      const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step), frame);
-      const task: Promise<void> = finishStep(step, result.frame, result.runMs, result.loadMs)
+      const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step));
+      const task: Promise<void> = finishStep(step, result)
         .catch((error) => {
           pipelineError ??= error;
         })

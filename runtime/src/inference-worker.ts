@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { collectGarbage } from "./collect-garbage";
+import { FRAME_BUSY, FRAME_FREE } from "./frame-states";
 import { serveRpc } from "./worker-rpc";
 import { STAGE_NAMES } from "./cascade";
 import type { Provider } from "./config";
@@ -25,21 +26,25 @@ export interface StageIo {
 export interface InferenceReady {
   grid: { lat: number; lon: number };
   stages: StageIo[];
+  /** Shared with the main thread: frameStates[i] is FRAME_BUSY from step() until the caller frees frame i. */
+  frameStates: Int32Array;
 }
 
 export interface StepArgs {
   stage: number;
   temb: Float32Array;
-  /** Receives out[:, -1] ([70, lat, lon]); handed back with the result. */
-  frame: Float32Array;
 }
 
 export interface StepResult {
+  /** out[:, -1] ([70, lat, lon]) in shared memory; read it, then set frameStates[frameIndex] to FRAME_FREE. */
   frame: Float32Array;
+  frameIndex: number;
   runMs: number;
   loadMs: number;
 }
 
+/** More frames than FUXI_STEPS_IN_FLIGHT (at most 8) can ever hold at once. */
+const MAX_FRAMES = 16;
 const CHANNELS = 70;
 
 let settings: InferenceInit | undefined;
@@ -47,6 +52,23 @@ let grid = { lat: 0, lon: 0 };
 let stageIo: StageIo[] = [];
 const sessions = new Map<number, ort.InferenceSession>();
 let window: Float32Array | undefined;
+
+// Frames for out[:, -1] are SharedArrayBuffers: the encoder reads them where they are (no copy, no
+// transfer), and this thread can see which are free without receiving a message, which it could not
+// do while session.run blocks it. Encoding a step takes a fraction of a step's run, so one frame is
+// normally enough; another is allocated only when every frame is still being encoded.
+const frameStates = new Int32Array(new SharedArrayBuffer(MAX_FRAMES * Int32Array.BYTES_PER_ELEMENT));
+let frames: Float32Array[] = [];
+
+function claimFrame(size: number): number {
+  for (let index = 0; index < frames.length; index++) {
+    if (Atomics.compareExchange(frameStates, index, FRAME_FREE, FRAME_BUSY) === FRAME_FREE) return index;
+  }
+  if (frames.length === MAX_FRAMES) throw new Error(`internal: all ${MAX_FRAMES} frames are still being encoded`);
+  frames.push(new Float32Array(new SharedArrayBuffer(size * Float32Array.BYTES_PER_ELEMENT)));
+  Atomics.store(frameStates, frames.length - 1, FRAME_BUSY);
+  return frames.length - 1;
+}
 
 function sessionOptions(init: InferenceInit): ort.InferenceSession.SessionOptions {
   // Same settings as the reference code: no CPU arena, no memory pattern, few intra-op threads.
@@ -137,10 +159,10 @@ serveRpc({
       else await session.release();
     }
     stageIo = described;
-    return { result: { grid, stages: stageIo } satisfies InferenceReady };
+    return { result: { grid, stages: stageIo, frameStates } satisfies InferenceReady };
   },
 
-  /** Sets the window [2, 70, lat, lon] the next step reads. */
+  /** Starts a run: sets the window [2, 70, lat, lon] the next step reads. */
   async setWindow(args: { window: Float32Array }) {
     const expected = 2 * CHANNELS * grid.lat * grid.lon;
     if (args.window.length !== expected) throw new Error(`window has ${args.window.length} values, expected ${expected}`);
@@ -163,12 +185,17 @@ serveRpc({
     // pre-allocated fetches), so the returned tensor becomes the next window and the old one is dropped.
     window = out.data as Float32Array;
     collectGarbage(); // the previous window
-    args.frame.set(window.subarray(frameSize));
-    return { result: { frame: args.frame, runMs, loadMs } satisfies StepResult, transfer: [args.frame.buffer as ArrayBuffer] };
+    const frameIndex = claimFrame(frameSize);
+    frames[frameIndex].set(window.subarray(frameSize));
+    return { result: { frame: frames[frameIndex], frameIndex, runMs, loadMs } satisfies StepResult };
   },
 
+  /** Ends a run (the caller has freed or abandoned every frame): drops the window and the frames. */
   async releaseWindow() {
     window = undefined;
+    frames = [];
+    frameStates.fill(FRAME_FREE);
+    collectGarbage();
     return { result: null };
   },
 });
