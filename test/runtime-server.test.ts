@@ -2,8 +2,8 @@
 // s3rver on loopback, stand-in ONNX models, inputs written by xarray, outputs read by ncdump,
 // xarray and the runtime's own reader.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { execFile, spawnSync } from "node:child_process";
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -13,7 +13,7 @@ import { readForecastStep } from "../runtime/src/netcdf";
 import { stageSchedule, stepFileName } from "../runtime/src/cascade";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import type { Manifest } from "../runtime/src/forecast";
-import { forecastRequest, http, python, startRuntimeChild, syntheticWindow, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
+import { forecastRequest, http, python, REPO_ROOT, startRuntimeChild, syntheticWindow, tempDir, TSX_ENTRY, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const run = promisify(execFile);
 const BUCKET = "fuxi-data";
@@ -266,5 +266,62 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
       const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("after", [1])));
       assert.equal(response.status, 200, response.body);
     });
+  });
+});
+
+/** uid/gid of `nobody` when this process may switch to it and that user can read the repository; else undefined. */
+function unprivilegedUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const user = { uid: 65534, gid: 65534 };
+  const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(join(REPO_ROOT, "runtime", "src", "main.ts"))})`], user);
+  return probe.status === 0 ? user : undefined;
+}
+
+describe("runtime server: scratch directory, unprivileged user", function () {
+  this.timeout(120_000);
+  const grid = { lat: 9, lon: 16 };
+  const user = unprivilegedUser();
+  let work: string;
+  let scratch: string;
+  let s3: LocalS3;
+  let runtime: RuntimeChild;
+  let response: { status: number; body: string };
+
+  before(async () => {
+    work = await tempDir("runtime-scratch");
+    await writeStandinModels(join(work, "models"), grid);
+    scratch = join(work, "scratch");
+    await mkdir(scratch);
+    if (user) {
+      // As in the image: a non-root user that can read the models and write only its scratch directory.
+      await chmod(work, 0o755);
+      await chown(scratch, user.uid, user.gid);
+    }
+    s3 = await startLocalS3({ buckets: [BUCKET] });
+    await put(s3, "input/scratch/fuxi_input.nc", await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT }));
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_SCRATCH_DIR: scratch }, ["serve"], TSX_ENTRY, user);
+    await runtime.waitUntilReady();
+    response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("scratch", [3])));
+  });
+
+  after(async () => {
+    if (runtime) await runtime.stop("SIGTERM");
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("writes the input and step files under FUXI_SCRATCH_DIR and leaves it empty", async () => {
+    assert.equal(response.status, 200, response.body);
+    const manifest: Manifest = JSON.parse(response.body);
+    assert.deepEqual(manifest.files.map((f) => f.file), ["006.nc", "012.nc", "018.nc"]);
+    for (const file of manifest.files) assert.equal((await get(s3, `output/scratch/${file.file}`))?.length, file.bytes);
+    assert.deepEqual(await readdir(scratch), []);
+  });
+
+  it("runs as an unprivileged user, as the image does (h5wasm writes real files, so no path outside the scratch directory)", async function () {
+    if (!user) this.skip(); // needs root to switch users, and a checkout that user can read
+    const status = await readFile(`/proc/${runtime.child.pid}/status`, "utf8");
+    assert.match(status, new RegExp(`^Uid:\\s+${user!.uid}\\s`, "m"));
+    assert.equal(response.status, 200, response.body);
   });
 });

@@ -121,10 +121,16 @@ export const COMPILED_ENTRY = [join(REPO_ROOT, "runtime", "dist", "main.js")];
  * Starts `tsx runtime/src/main.ts <args>` as the local pipeline does (CPU, loopback S3 env), or the
  * compiled entry point when `entry` is COMPILED_ENTRY.
  */
-export async function startRuntimeChild(env: Record<string, string>, args: string[] = ["serve"], entry: string[] = TSX_ENTRY): Promise<RuntimeChild> {
+export async function startRuntimeChild(
+  env: Record<string, string>,
+  args: string[] = ["serve"],
+  entry: string[] = TSX_ENTRY,
+  user: { uid: number; gid: number } | undefined = undefined,
+): Promise<RuntimeChild> {
   const port = await freePort();
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: REPO_ROOT,
+    ...user,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
