@@ -107,6 +107,34 @@ describe("runtime netcdf: forecast step files", () => {
     assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_DeflateLevel = \\d ;`));
   });
 
+  it("writes a variable chunked by trailing fields one chunk at a time, over several leading axes (ncdump reads every value)", async () => {
+    const h5 = await loadH5();
+    const data = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i + 0.5);
+    const coordinate = (name: string, n: number) => ({ name, values: Float64Array.from({ length: n }, (_, i) => i) });
+    const bytes = writeNetcdf4(h5, {
+      coordinates: [coordinate("a", 2), coordinate("b", 3), coordinate("y", 4), coordinate("x", 5)],
+      variables: [{ name: "v", dims: ["a", "b", "y", "x"], data, chunks: [1, 1, 4, 5] }],
+    });
+    await writeFile(join(dir, "fields.nc"), bytes);
+    const { stdout } = await run("ncdump", ["-s", "-v", "v", join(dir, "fields.nc")]);
+    assert.match(stdout, /v:_ChunkSizes = 1, 1, 4, 5 ;/);
+    assert.match(stdout, /float v\(a, b, y, x\) ;/);
+    const values = /v =([\s\S]*?);/.exec(stdout.slice(stdout.indexOf("data:")))![1].split(/[,\s]+/).filter(Boolean).map(Number);
+    assert.deepEqual(values, Array.from(data));
+  });
+
+  it("encodes a step without growing the WASM heap by the step's size (it is written field by field)", async () => {
+    const heapBytes = async () => ((await loadH5()) as unknown as { Module: { HEAPU8: Uint8Array } }).Module.HEAPU8.length;
+    const grid = { lat: 361, lon: 720 }; // 72.8 MB per step, several times the heap h5wasm starts with
+    const { lat, lon } = fuxiGrid(grid);
+    const data = new Float32Array(70 * grid.lat * grid.lon).fill(273.15);
+    const before = await heapBytes();
+    const bytes = await encodeForecastStep({ initTime: INIT, leadHours: 6, levels: [...CHANNEL_NAMES], lat, lon, data, compression: "none" });
+    assert.ok(bytes.byteLength > data.byteLength);
+    const grown = (await heapBytes()) - before;
+    assert.ok(grown < 8 * 1024 * 1024, `the WASM heap grew by ${grown} bytes for a ${data.byteLength}-byte step`);
+  });
+
   it("ncdump -h shows the contract's dimensions, variables and CF attributes", async () => {
     await writeFile(join(dir, "006.nc"), await encodeForecastStep(step()));
     const { stdout } = await run("ncdump", ["-h", join(dir, "006.nc")]);
