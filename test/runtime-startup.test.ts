@@ -1,7 +1,7 @@
 // Start-up paths of the runtime: arguments, configuration, the model store (local folder, S3
 // download, missing and corrupt files), the compiled entry point and the Dockerfile's contract.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -59,6 +59,25 @@ describe("runtime start-up", function () {
       assert.match(ping.body, /FUXI_MODEL_S3_URI is not set/);
       const invocation = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("x", [1])));
       assert.equal(invocation.status, 503);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("removes the scratch folders of runs whose process died, and only those", async () => {
+    const scratch = join(work, "scratch-stale");
+    const exited = spawnSync(process.execPath, ["-e", ""]); // a pid that no longer runs
+    const dead = `run-${exited.pid}-abc123`;
+    const live = `run-${process.pid}-def456`; // this test runner: alive
+    for (const name of [dead, live, "not-a-run"]) {
+      await mkdir(join(scratch, name), { recursive: true });
+      await writeFile(join(scratch, name, "input.nc"), "left behind");
+    }
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: join(work, "no-models"), FUXI_SCRATCH_DIR: scratch });
+    try {
+      const removed = await runtime.waitForLog((line) => line.msg === "removed the scratch folders of runs whose process died");
+      assert.deepEqual(removed.removed, [dead]);
+      assert.deepEqual((await readdir(scratch)).sort(), [live, "not-a-run"].sort());
     } finally {
       await runtime.stop();
     }

@@ -1,7 +1,7 @@
 // One forecast run: idempotency check, input decode, resume point, the cascade loop with encode and
 // upload overlapping the next step, and the _SUCCESS manifest written last.
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
@@ -13,6 +13,7 @@ import type { StepResult } from "./inference-worker";
 import type { ModelFile } from "./model-store";
 import { parseS3Uri, type ForecastRequest, type S3Location } from "./request";
 import { deleteObject, downloadRanged, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes, uploadFile } from "./s3";
+import { createRunDir } from "./scratch";
 import { timeEmbedding } from "./time-embedding";
 import type { FuxiInput } from "./netcdf";
 
@@ -174,8 +175,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
 
   const schedule = stageSchedule(request.cascadeSteps);
   const total = schedule.length;
-  await mkdir(context.scratchDir, { recursive: true });
-  const scratch = await mkdtemp(join(context.scratchDir, "run-"));
+  const scratch = await createRunDir(context.scratchDir);
   try {
     return await computeSteps({ ...context, scratchDir: scratch }, request, { started, inputLocation, output, manifestLocation, inputHead, fingerprint, total, schedule });
   } finally {

@@ -11,6 +11,7 @@ import type { InferenceReady } from "./inference-worker";
 import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
 import { parseForecastRequest, RequestError, type ForecastRequest } from "./request";
 import { createS3Client } from "./s3";
+import { removeStaleRunDirs } from "./scratch";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -65,6 +66,11 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
 
   const ready = (async () => {
     try {
+      const removed = await removeStaleRunDirs(config.scratchDir).catch((error: unknown) => {
+        log.warn({ err: error, scratchDir: config.scratchDir }, "cannot clean the scratch directory");
+        return [];
+      });
+      if (removed.length > 0) log.info({ scratchDir: config.scratchDir, removed }, "removed the scratch folders of runs whose process died");
       const dir = await locateModelFiles(config, client, log);
       const models = await describeModelFiles(dir);
       const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
