@@ -138,6 +138,29 @@ describe("runtime start-up", function () {
     assert.equal(progress[progress.length - 1], body.length);
   });
 
+  it("sends If-Match with every ranged GET when given the ETag, so a replaced input fails instead of mixing versions", async () => {
+    const body = randomBytes(20_000);
+    const put = await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-models", Key: "ranged/etag", Body: body }));
+    const sent: Array<string | undefined> = [];
+    // s3rver ignores If-Match (real S3 answers 412), so check what goes on the wire.
+    s3.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers: Record<string, string>; query?: Record<string, unknown> };
+        sent.push(request.headers["if-match"]);
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "recordIfMatch" },
+    );
+    try {
+      await downloadRanged(s3.client, { bucket: "fuxi-models", key: "ranged/etag" }, join(work, "etag"), body.length, { rangeBytes: 4096, concurrency: 3, onProgress: () => undefined, ifMatch: put.ETag });
+    } finally {
+      s3.client.middlewareStack.remove("recordIfMatch");
+    }
+    assert.equal(sent.length, Math.ceil(body.length / 4096));
+    assert.ok(sent.every((value) => value === put.ETag), JSON.stringify(sent));
+    assert.ok((await readFile(join(work, "etag"))).equals(body));
+  });
+
   it("runs compiled (node dist/main.js serve, the image's ENTRYPOINT + CMD)", async () => {
     await run(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "runtime", "tsconfig.json")]);
     const rejected = await startRuntimeChild({}, ["shell"], COMPILED_ENTRY);

@@ -124,10 +124,10 @@ function frameOf(window: Float32Array, index: 0 | 1): Float32Array {
 
 const DOWNLOAD = { rangeBytes: 64 * 1024 * 1024, concurrency: 8, onProgress: () => undefined };
 
-/** Downloads an object of `size` bytes into `dir` as `name` and returns the path. */
-async function download(s3: S3Client, location: S3Location, size: number, dir: string, name: string): Promise<string> {
+/** Downloads the object `head` describes into `dir` as `name` and returns the path. */
+async function download(s3: S3Client, location: S3Location, head: { size: number; etag?: string }, dir: string, name: string): Promise<string> {
   const path = join(dir, name);
-  await downloadRanged(s3, location, path, size, DOWNLOAD);
+  await downloadRanged(s3, location, path, head.size, { ...DOWNLOAD, ifMatch: head.etag });
   return path;
 }
 
@@ -137,7 +137,7 @@ async function rebuildWindow(s3: S3Client, codec: Codec, output: S3Location, inp
   const window = new Float32Array(2 * frameSize);
   const readFrame = async (step: number): Promise<Float32Array> => {
     const location = { bucket: output.bucket, key: output.key + stepFileName(step) };
-    const path = await download(s3, location, sizes.get(step)!, dir, `resume-${stepFileName(step)}`);
+    const path = await download(s3, location, { size: sizes.get(step)! }, dir, `resume-${stepFileName(step)}`);
     const stepData = await codec.readStep(path, s3Uri(location));
     await rm(path, { force: true });
     if (stepData.data.length !== frameSize || stepData.leadHours !== leadHours(step)) {
@@ -202,7 +202,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
   let resumeFrom: number;
   let resumedSizes: Map<number, number>;
   try {
-    const inputPath = await download(s3, inputLocation, inputHead.size, scratchDir, "input.nc");
+    const inputPath = await download(s3, inputLocation, inputHead, scratchDir, "input.nc");
     input = await reader.readInput(inputPath, request.input, grid);
     await rm(inputPath, { force: true });
     resumedSizes = await completedSteps(s3, output, total, fingerprint);

@@ -110,14 +110,15 @@ export async function uploadFile(
 
 /**
  * Downloads an object of known size to `path` with parallel ranged GETs, writing each range at its
- * offset; `onProgress` gets the bytes done so far.
+ * offset; `onProgress` gets the bytes done so far. With `ifMatch` (the ETag the size came from) a
+ * replacement of the object during the download fails it (412) instead of mixing two versions.
  */
 export async function downloadRanged(
   client: S3Client,
   location: S3Location,
   path: string,
   size: number,
-  options: { rangeBytes: number; concurrency: number; onProgress(done: number): void },
+  options: { rangeBytes: number; concurrency: number; onProgress(done: number): void; ifMatch?: string },
 ): Promise<void> {
   const file = await open(path, "w");
   try {
@@ -129,7 +130,7 @@ export async function downloadRanged(
     const worker = async () => {
       while (next < ranges.length) {
         const [start, end] = ranges[next++];
-        const response = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: `bytes=${start}-${end}` }));
+        const response = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: `bytes=${start}-${end}`, IfMatch: options.ifMatch }));
         let position = start;
         for await (const chunk of response.Body as AsyncIterable<Uint8Array>) {
           if (position + chunk.length > end + 1) throw new Error(`${s3Uri(location)}: range ${start}-${end} returned too many bytes`);

@@ -1,8 +1,8 @@
+import { open, readFile } from "node:fs/promises";
 import { CHANNEL_NAMES } from "./channels";
 import { cdf3Source, Cdf3FormatError } from "./cdf3-source";
 import { decodeCfTime, parseCfTimeUnits } from "./cf-time";
 import { InputFileError } from "./errors";
-import { readFile, open } from "node:fs/promises";
 import { describeH5Error, loadH5, withH5File, withH5Reader, type H5 } from "./h5";
 import { h5Source } from "./h5-source";
 import { attrNumber, attrText, type SourceFile, type SourceVariable } from "./source";
