@@ -21,16 +21,13 @@ export function loadH5(): Promise<H5> {
 }
 
 /**
- * Where HDF5 files are written and read. h5wasm's Node build runs on Emscripten's NODERAWFS: its paths
- * are real paths on the local disk, not an in-memory file system. The image runs as a non-root user,
- * so this must be writable: FUXI_SCRATCH_DIR, else the OS temp directory.
+ * h5wasm's Node build runs on Emscripten's NODERAWFS: its paths are real files on the local disk, not
+ * an in-memory file system. The runtime passes paths in its FUXI_SCRATCH_DIR (which the image's
+ * non-root user can write); the bytes-in/bytes-out helpers below (tests, tools, small files) use a
+ * temporary file in the OS temp directory.
  */
-export function scratchDir(): string {
-  return process.env.FUXI_SCRATCH_DIR || tmpdir();
-}
-
-export function scratchPath(suffix = ".nc"): string {
-  return join(scratchDir(), `fuxi-${randomUUID()}${suffix}`);
+function temporaryPath(): string {
+  return join(tmpdir(), `fuxi-${randomUUID()}.nc`);
 }
 
 /** Opens the HDF5 file at `path` read-only, runs `read`, closes it. */
@@ -43,9 +40,9 @@ export function withH5File<T>(h5: H5, path: string, read: (file: InstanceType<H5
   }
 }
 
-/** Writes `bytes` to a scratch file, opens it read-only, runs `read`, then closes and deletes it. */
+/** Writes `bytes` to a temporary file, opens it read-only, runs `read`, then closes and deletes it. */
 export function withH5Reader<T>(h5: H5, bytes: Uint8Array, read: (file: InstanceType<H5["File"]>) => T): T {
-  const path = scratchPath();
+  const path = temporaryPath();
   writeFileSync(path, bytes);
   try {
     return withH5File(h5, path, read);
@@ -81,9 +78,9 @@ export function writeH5File(h5: H5, path: string, write: (file: InstanceType<H5[
   }
 }
 
-/** Like writeH5File, into a scratch file whose bytes are returned (tests, tools; small files). */
+/** Like writeH5File, into a temporary file whose bytes are returned (tests, tools; small files). */
 export function withH5Writer(h5: H5, write: (file: InstanceType<H5["File"]>) => void): Uint8Array {
-  const path = scratchPath();
+  const path = temporaryPath();
   try {
     writeH5File(h5, path, write);
     return new Uint8Array(readFileSync(path));
