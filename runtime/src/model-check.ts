@@ -3,6 +3,9 @@
 // Pure functions returning every fault found; callers decide how to report them.
 import type { ExternalDataReference, OnnxGraphSummary, TensorSignature } from "./onnx-graph";
 
+/** Written next to the six files by `npm run models -- upload`: their names, sizes and SHA-256. */
+export const MODELS_MANIFEST = "fuxi-models.json";
+
 export const CHANNELS = 70;
 export const TEMB_LENGTH = 12;
 /** FuXi's published models run on the 0.25° grid. */

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { STAGE_NAMES } from "./cascade";
+import { MODELS_MANIFEST } from "./model-check";
 import type { RuntimeConfig } from "./config";
 import { parseS3Uri } from "./request";
 import { downloadRanged, getObjectBytes, headObject, s3Uri } from "./s3";
@@ -25,8 +26,7 @@ export class ModelFileError extends Error {
   }
 }
 
-/** Written next to the six files by `npm run models -- upload`: their names, sizes and SHA-256. */
-export const MODELS_MANIFEST = "fuxi-models.json";
+export { MODELS_MANIFEST };
 
 export interface ModelsManifest {
   format: "fuxi-models/1";
