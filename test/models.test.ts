@@ -11,7 +11,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { editOnnxModel, writeStandinModels } from "../tools/standin-model";
 import { ModelsFault, parseModelsTarget, uploadModels, verifyModels, type VerifyReport } from "../tools/models";
-import { describeModelFiles, MODEL_FILES, MODELS_MANIFEST, ModelFileError, parseModelsManifest } from "../runtime/src/model-store";
+import { describeModelFiles, graphFaults, MODEL_FILES, MODELS_MANIFEST, ModelFileError, parseModelsManifest } from "../runtime/src/model-store";
 import { readOnnxGraph, readOnnxGraphFile, type ByteSource } from "../runtime/src/onnx-graph";
 import { REPO_ROOT, http, startRuntimeChild, tempDir } from "./support/runtime-harness";
 
@@ -239,6 +239,17 @@ describe("npm run models", function () {
 
   describe("the runtime checks the files against fuxi-models.json", () => {
     const grid = { lat: 5, lon: 8 };
+
+    it("graphFaults (for /ping health) finds no fault in good stand-ins and names a faulty graph's file", async () => {
+      const dir = join(work, "runtime-graphs");
+      await writeStandinModels(dir, grid);
+      assert.deepEqual(await graphFaults(dir), []);
+      await writeFile(join(dir, "long.onnx"), editOnnxModel(await readFile(join(dir, "long.onnx")), (model) => (model.graph.input[1].name = "time")));
+      await truncate(join(dir, "short"), 8);
+      const faults = await graphFaults(dir);
+      assert.deepEqual(faults.map((f) => f.file).sort(), ["long.onnx", "long.onnx", "short", "short", "short"]);
+      assert.ok(faults.some((f) => /has no input named "temb" \(inputs: input, time\)/.test(f.fault)));
+    });
 
     it("describeModelFiles names the file whose SHA-256 differs", async () => {
       const dir = join(work, "runtime-mismatch");

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { STAGE_NAMES } from "./cascade";
-import { MODELS_MANIFEST } from "./model-check";
+import { externalDataFaults, MODELS_MANIFEST, signatureFaults, type Grid } from "./model-check";
+import { OnnxFormatError, readOnnxGraphFile, type OnnxGraphSummary } from "./onnx-graph";
 import type { RuntimeConfig } from "./config";
 import { parseS3Uri } from "./request";
 import { downloadRanged, getObjectBytes, headObject, s3Uri } from "./s3";
@@ -202,4 +203,26 @@ export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
   const faults = manifest ? manifestMismatches(manifest, files) : [];
   if (faults.length > 0) throw combined(faults);
   return files;
+}
+
+/**
+ * FuXi's graph rules (model-check.ts) on the six files in `dir`, read without loading weights: every
+ * fault as a ModelFileError naming its file. `grid` null accepts any grid (stand-ins on reduced grids).
+ */
+export async function graphFaults(dir: string, grid: Grid | null = null): Promise<ModelFileError[]> {
+  const faults: ModelFileError[] = [];
+  for (const stage of STAGE_NAMES) {
+    const onnx = `${stage}.onnx`;
+    let graph: OnnxGraphSummary;
+    try {
+      graph = await readOnnxGraphFile(join(dir, onnx));
+    } catch (error) {
+      if (!(error instanceof OnnxFormatError)) throw error;
+      faults.push(new ModelFileError(onnx, error.message));
+      continue;
+    }
+    for (const fault of signatureFaults(graph, grid)) faults.push(new ModelFileError(onnx, fault));
+    for (const fault of externalDataFaults(graph, stage, await sizeOf(join(dir, stage)))) faults.push(new ModelFileError(/truncated\?\)$/.test(fault) ? stage : onnx, fault));
+  }
+  return faults;
 }
