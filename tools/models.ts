@@ -18,7 +18,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Header, Parser, type ReadEntry } from "tar";
 import { STAGE_NAMES } from "../runtime/src/cascade";
 import { externalDataFaults, FUXI_GRID, signatureFaults } from "../runtime/src/model-check";
-import { manifestMismatches, MODEL_FILES, MODELS_MANIFEST, parseModelsManifest, renderModelsManifest, sha256File, type ModelFile, type ModelsManifest } from "../runtime/src/model-store";
+import { manifestMismatches, MODEL_FILES, MODELS_MANIFEST, parseModelsManifest, renderModelsManifest, sha256File, sizeOf, type ModelFile, type ModelsManifest } from "../runtime/src/model-store";
 import { fileByteSource, OnnxFormatError, readOnnxGraph, type ByteSource, type OnnxGraphSummary } from "../runtime/src/onnx-graph";
 import { headObject, s3Uri } from "../runtime/src/s3";
 import { resumableUpload, type UploadProgress } from "./resumable-upload";
@@ -81,28 +81,19 @@ function bufferSource(bytes: Uint8Array): ByteSource {
   return { size: bytes.length, read: async (offset, length) => bytes.subarray(offset, Math.min(bytes.length, offset + length)), close: async () => undefined };
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    const info = await stat(path);
-    return info.isFile() ? info.size : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function folderSource(dir: string): ModelsSource {
   return {
     async stage(stage) {
       const onnxPath = join(dir, `${stage}.onnx`);
       const weightsPath = join(dir, stage);
-      const [onnxBytes, weightsBytes] = await Promise.all([fileSize(onnxPath), fileSize(weightsPath)]);
+      const [onnxBytes, weightsBytes] = await Promise.all([sizeOf(onnxPath), sizeOf(weightsPath)]);
       return {
         onnx: onnxBytes === undefined ? undefined : { bytes: onnxBytes, source: () => fileByteSource(onnxPath), sha256: () => sha256File(onnxPath) },
         weights: weightsBytes === undefined ? undefined : { bytes: weightsBytes, sha256: () => sha256File(weightsPath) },
       };
     },
     async manifest() {
-      const size = await fileSize(join(dir, MODELS_MANIFEST));
+      const size = await sizeOf(join(dir, MODELS_MANIFEST));
       if (size === undefined) return undefined;
       const handle = await open(join(dir, MODELS_MANIFEST), "r");
       try {

@@ -94,7 +94,8 @@ async function readManifest(dir: string): Promise<ModelsManifest | undefined> {
   return parseModelsManifest(text);
 }
 
-async function sizeOf(path: string): Promise<number | undefined> {
+/** Size of a regular file, or undefined when there is none. */
+export async function sizeOf(path: string): Promise<number | undefined> {
   try {
     const info = await stat(path);
     return info.isFile() ? info.size : undefined;
