@@ -15,6 +15,16 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
+function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[unit]}`;
+}
+
 function parseArgs(argv: string[]): { positional: string[]; flags: Map<string, string> } {
   const positional: string[] = [];
   const flags = new Map<string, string>();
@@ -54,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     if (positional.length !== 2) throw new UsageError("upload takes a folder and an s3://bucket/prefix/");
     const partSizeMb = positiveInteger(flags, "part-size-mb", 5120);
     if (partSizeMb !== undefined && partSizeMb < 5) throw new UsageError("--part-size-mb must be at least 5 (S3's smallest part)");
-    const bar = new SingleBar({ format: "uploading {file} [{bar}] {percentage}% | {value}/{total} MiB | {speed} MiB/s", noTTYOutput: true, notTTYSchedule: 5000, stream: process.stderr }, Presets.shades_classic);
+    const bar = new SingleBar({ format: "uploading {file} [{bar}] {percentage}% | {doneText} of {totalText} | {speed}/s", noTTYOutput: true, notTTYSchedule: 5000, stream: process.stderr }, Presets.shades_classic);
     const started = performance.now();
     let barStarted = false;
     try {
@@ -63,16 +73,15 @@ async function main(argv: string[]): Promise<number> {
         archive: flags.get("archive"),
         concurrency: positiveInteger(flags, "concurrency", 64),
         partSize: partSizeMb === undefined ? undefined : partSizeMb * 1024 * 1024,
+        onVerified: (report) => console.log(formatReport(report)),
         onProgress({ file, done, total }) {
-          const mib = (n: number) => Math.round(n / 1048576);
-          const speed = (done / 1048576 / ((performance.now() - started) / 1000)).toFixed(0);
-          if (!barStarted) bar.start(mib(total), 0, { file, speed });
+          const payload = { file, doneText: bytes(done), totalText: bytes(total), speed: bytes(done / Math.max(0.001, (performance.now() - started) / 1000)) };
+          if (!barStarted) bar.start(total, 0, payload);
           barStarted = true;
-          bar.update(mib(done), { file, speed });
+          bar.update(done, payload);
         },
       });
       if (barStarted) bar.stop();
-      console.log(formatReport(result.report));
       console.log(`uploaded (${result.partsSent} parts sent, ${result.partsSkipped} already there from an interrupted run):`);
       for (const uri of result.uris) console.log(`  ${uri}`);
       console.log(`point the stack at it: pulumi config set --path fuxi:model.artifacts ${result.uris.length === 1 ? result.uris[0] : positional[1]}`);

@@ -32,7 +32,7 @@ export type ModelsTarget =
 export function parseModelsTarget(text: string): ModelsTarget {
   const s3 = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/.exec(text);
   if (!s3) {
-    if (text.startsWith("s3:")) throw new Error(`${JSON.stringify(text)} is not an S3 URI; expected s3://bucket/prefix/ or s3://bucket/key.tar.gz`);
+    if (text.startsWith("s3:")) throw new Error(`${JSON.stringify(text)} is not an S3 URI; expected s3://bucket/prefix/ or s3://bucket/key.tar.gz (bucket names are 3-63 lowercase letters, digits, dots and hyphens)`);
     return { kind: "folder", path: text };
   }
   const [, bucket, key] = s3 as unknown as [string, string, string];
@@ -313,6 +313,8 @@ export interface UploadOptions {
   /** Where interrupted uploads are remembered (default ~/.cache/fuxi-models/uploads). */
   stateDir?: string;
   grid?: { lat: number; lon: number };
+  /** Called with the verify report before anything is uploaded (also when it fails). */
+  onVerified?(report: VerifyReport): void;
   onProgress?(progress: UploadProgress): void;
   signal?: AbortSignal;
 }
@@ -328,7 +330,7 @@ export interface UploadResult {
 
 export class ModelsFault extends Error {
   constructor(readonly report: VerifyReport) {
-    super(`${formatReport(report)}\nnothing was uploaded`);
+    super(`${report.target}: verify found faults; nothing was uploaded`);
     this.name = "ModelsFault";
   }
 }
@@ -361,6 +363,7 @@ export async function uploadModels(dir: string, destination: string, options: Up
     throw new Error(`--archive ${options.archive}: expected a file name ending in .tar.gz`);
   }
   const report = await verifyModels({ kind: "folder", path: dir }, { grid: options.grid });
+  options.onVerified?.(report);
   if (!report.ok) throw new ModelsFault(report);
   const files: ModelFile[] = report.files.map((f) => ({ file: f.file, bytes: f.bytes!, sha256: f.sha256! }));
   const manifest = renderModelsManifest(files);
