@@ -3,8 +3,8 @@
 // and planted faults; the runtime's check of the files against fuxi-models.json.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { cp, mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { appendFile, cp, mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -230,6 +230,19 @@ describe("npm run models", function () {
       await run("tar", ["-xzf", archive, "-C", out]);
       for (const file of MODEL_FILES) assert.equal(sha256(await readFile(join(out, file))), sha256(await readFile(join(good, file))), file);
       assert.deepEqual(await describeModelFiles(out), parseModelsManifest(await readFile(join(out, MODELS_MANIFEST), "utf8")).files, "the runtime accepts the extracted folder");
+    });
+
+    it("--archive resumes too: the regenerated archive's finished parts are not sent again", async () => {
+      // 12 MiB of incompressible weights (the tensors stay in the first 704 bytes): a 3-part archive at 5 MiB.
+      const dir = await variant("archive-large", async (d) => appendFile(join(d, "long"), randomBytes(12 * 1024 * 1024)));
+      const options = { stateDir, archive: "big.tar.gz", partSize: 5 * 1024 * 1024, concurrency: 1 };
+      const first = countingClient(s3, 1);
+      await assert.rejects(uploadModels(dir, `s3://${BUCKET}/packed/`, { ...options, client: first.client, signal: first.signal }), /interrupted by the test|aborted/i);
+      const second = countingClient(s3);
+      const result = await uploadModels(dir, `s3://${BUCKET}/packed/`, { ...options, client: second.client });
+      assert.ok(result.partsSkipped >= 1, `${result.partsSkipped} parts skipped`);
+      assert.equal(second.parts() + result.partsSkipped, 3);
+      assert.ok((await verifyModels(parseModelsTarget(`s3://${BUCKET}/packed/big.tar.gz`), { client: s3.client })).ok);
     });
 
     it("verify names a missing archive", async () => {
