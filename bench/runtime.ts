@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
-import type { Manifest } from "../runtime/src/forecast";
+import type { Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 721, lon: 1440 };

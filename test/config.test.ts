@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { defaultBaseImage, parseStackConfig, prefixesOverlap, StackConfigError } from "../config";
+import { defaultBaseImage, parseStackConfig, StackConfigError } from "../config";
+import { prefixesOverlap } from "../runtime/src/contract";
 import { stackConfig } from "../tools/mock-program-mocks";
 
 const MODEL = JSON.stringify({ artifacts: "s3://fuxi-weights/fuxi/" });

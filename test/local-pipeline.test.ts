@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { PNG } from "pngjs";
 import { readForecastStep } from "../runtime/src/netcdf";
-import { stageSchedule, STAGE_NAMES } from "../runtime/src/cascade";
+import { stageSchedule, STAGE_NAMES } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import { syntheticFuxiInput, writeFuxiInputNetcdf4 } from "../tools/fuxi-input-file";
 import { standinReferenceStep, writeStandinModels } from "../tools/standin-model";

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readConfig as readRuntimeEnv } from "../runtime/src/config";
-import { readTriggerEnv, TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../trigger/env";
+import { TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
+import { readTriggerEnv } from "../trigger/env";
 import { MockProgramError, runProgramUnderMocks, type MockedResource, type MockRunResult } from "../tools/mock-program";
 
 const ACCOUNT = "123456789012";

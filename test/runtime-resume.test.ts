@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
-import type { Manifest } from "../runtime/src/forecast";
+import type { Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const BUCKET = "fuxi-data";

@@ -10,9 +10,9 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
 import { readForecastStep } from "../runtime/src/netcdf";
-import { stageSchedule, stepFileName } from "../runtime/src/cascade";
+import { stageSchedule, stepFileName } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
-import type { Manifest } from "../runtime/src/forecast";
+import type { Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, python, REPO_ROOT, startRuntimeChild, syntheticWindow, tempDir, TSX_ENTRY, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const run = promisify(execFile);

@@ -5,8 +5,7 @@ import { join } from "node:path";
 // onnxruntime-node is a runtime dependency only (runtime/node_modules).
 import * as ort from "../runtime/node_modules/onnxruntime-node";
 import { timeEmbedding } from "../runtime/src/time-embedding";
-import { leadHours, stageSchedule, stepFileName } from "../runtime/src/cascade";
-import { parseForecastRequest, RequestError } from "../runtime/src/request";
+import { leadHours, parseForecastRequest, RequestError, stageSchedule, stepFileName } from "../runtime/src/contract";
 import { ConfigError, readConfig } from "../runtime/src/config";
 import { requestFingerprint } from "../runtime/src/forecast";
 import { standinReferenceStep, stageConstants, STAGES, writeStandinModels } from "../tools/standin-model";

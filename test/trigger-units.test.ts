@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readTriggerEnv, TriggerEnvError, TRIGGER_ENV_NAMES, TRIGGER_OPTIONAL_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../trigger/env";
-import { classifyRecord, decodeEventKey, matchMarkerKey } from "../trigger/event";
+import { decodeEventKey, matchMarkerKey, sanitiseRunId, SAGEMAKER_NAME_PATTERN as JOB_NAME_PATTERN, transformJobName, TRIGGER_ENV_NAMES, TRIGGER_OPTIONAL_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
+import { readTriggerEnv, TriggerEnvError } from "../trigger/env";
+import { classifyRecord } from "../trigger/event";
 import { isAlreadyExistsError, isTransientAwsError } from "../trigger/errors";
-import { sanitiseRunId, transformJobName } from "../trigger/job-name";
 import { tagValue } from "../trigger/request";
 import { BUCKET, markerRecord, sageMakerError, TEST_ENV } from "./trigger-fixtures";
 
-const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 
 function envFault(overrides: Record<string, string | undefined>): string[] {
   try {

@@ -5,12 +5,10 @@ import { mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
-import { STAGE_NAMES } from "./cascade";
 import type { RuntimeConfig } from "./config";
-import { parseS3Uri } from "./request";
+import { MODEL_FILES, parseS3Uri } from "./contract";
 import { downloadRanged, headObject, s3Uri } from "./s3";
 
-export const MODEL_FILES: readonly string[] = STAGE_NAMES.flatMap((stage) => [`${stage}.onnx`, stage]);
 
 export interface ModelFile {
   file: string;
@@ -43,7 +41,8 @@ const RANGE_BYTES = 64 * 1024 * 1024;
 const RANGE_CONCURRENCY = 8;
 
 async function download(client: S3Client, uri: string, cacheDir: string, log: Logger): Promise<void> {
-  const prefix = parseS3Uri(uri, "FUXI_MODEL_S3_URI");
+  const prefix = parseS3Uri(uri);
+  if (!prefix) throw new ModelFileError("(all)", `FUXI_MODEL_S3_URI ${JSON.stringify(uri)} is not an s3://bucket/prefix/ URI`);
   await mkdir(cacheDir, { recursive: true });
   for (const name of MODEL_FILES) {
     const location = { bucket: prefix.bucket, key: prefix.key + name };
