@@ -73,7 +73,7 @@ const cascadeSteps = z
   .array(int(0, MAX_TOTAL_STEPS), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
   .superRefine((steps, ctx) => {
     const fault = cascadeStepsFault(steps);
-    if (fault) ctx.addIssue({ code: "custom", message: fault.fault, ...(fault.at === undefined ? {} : { path: [fault.at] }) });
+    if (fault) ctx.addIssue({ code: "custom", message: fault.at === undefined ? fault.fault : `has stage ${fault.at + 1} that ${fault.fault}` });
   });
 
 export const stackConfigSchema = z.strictObject({

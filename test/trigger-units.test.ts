@@ -74,9 +74,9 @@ describe("trigger environment", () => {
   });
 
   it("applies the cascade-step rules of the request contract", () => {
-    assert.match(envFault({ CASCADE_STEPS: "21,20,20" })[0], /every stage but the last must be at most 20/);
-    assert.match(envFault({ CASCADE_STEPS: "0,0,0" })[0], /sums to 0 steps/);
-    assert.match(envFault({ CASCADE_STEPS: "20,20,61" })[0], /sums to 101 steps/);
+    assert.match(envFault({ CASCADE_STEPS: "21,20,20" })[0], /entry 1 runs 21 steps; only the last stage may run more than 20/);
+    assert.match(envFault({ CASCADE_STEPS: "0,0,0" })[0], /adds up to 0 steps; expected 1 to 100/);
+    assert.match(envFault({ CASCADE_STEPS: "20,20,61" })[0], /adds up to 101 steps/);
     assert.match(envFault({ CASCADE_STEPS: "20, 20" })[0], /comma-separated whole numbers/);
   });
 

@@ -70,7 +70,7 @@ function forecastStepSpec(step: ForecastStep): NcFile {
         name: "step",
         values: BigInt64Array.of(BigInt(step.leadHours)),
         // No `units`: readers get int64 hours, as from the original tooling (docs/fuxi-model.md, "Output files").
-        attrs: { long_name: "forecast lead time in hours since forecast_reference_time" },
+        attrs: { standard_name: "forecast_period", long_name: "forecast lead time in hours since forecast_reference_time" },
       },
       { name: "level", values: step.levels, attrs: { long_name: "FuXi channel (variable and pressure level in hPa)" } },
       {
