@@ -231,7 +231,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
         "s3:ListBucket": [bucketArn(), ...(e.model.kind === "prefix" ? [`arn:${e.partition}:s3:::${e.model.bucket}`] : [])].sort(),
         "s3:PutObject": [objectArn(data, `${p.output}*`)],
         "s3:AbortMultipartUpload": [objectArn(data, `${p.output}*`)],
-        "s3:DeleteObject": [objectArn(data, `${p.output}*/_SUCCESS`)],
+        "s3:DeleteObject": [objectArn(data, `${p.output}*`)],
       });
       // Bucket-level ARNs carry nothing but ListBucket (object access is always under a prefix).
       for (const policy of all(r, "aws:iam/rolePolicy:RolePolicy")) {
