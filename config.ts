@@ -102,7 +102,7 @@ export const stackConfigSchema = z.strictObject({
     /** s3://bucket/prefix/ holding short.onnx, short, medium.onnx, medium, long.onnx, long; or s3://bucket/key.tar.gz of the same six files. */
     artifacts: z
       .string({ error: "is required; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz" })
-      .refine((u) => (parseS3Uri(u)?.key ?? "") !== "", { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
+      .refine((u) => { const l = parseS3Uri(u); return l !== undefined && BUCKET_NAME_PATTERN.test(l.bucket) && l.key !== ""; }, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
       .refine((u) => u.endsWith("/") || u.endsWith(".tar.gz"), { error: 'is neither a prefix nor an archive; expected a URI ending in "/" or ".tar.gz"' }),
   }, { error: "is required; expected an object with artifacts: s3://bucket/prefix/ or s3://bucket/key.tar.gz" }),
   forecast: z

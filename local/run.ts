@@ -52,7 +52,8 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     throw new Error(`--init must be YYYYMMDDHH with HH one of 00, 06, 12, 18 (a valid UTC date), got ${JSON.stringify(values.init)}`);
   let cascadeSteps: number[] | undefined;
   if (values.steps !== undefined) {
-    cascadeSteps = values.steps.split(",").map((n) => (/^\d+$/.test(n.trim()) ? Number(n) : NaN));
+    if (!/^\d+(,\d+)*$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
+    cascadeSteps = values.steps.split(",").map(Number);
     const fault = cascadeStepsFault(cascadeSteps);
     if (fault) throw new Error(`--steps ${JSON.stringify(values.steps)}: ${fault.at === undefined ? "" : `entry ${fault.at + 1} `}${fault.fault} (e.g. 20 or 20,20,20)`);
   }

@@ -157,7 +157,8 @@ export function validateCreateTransformJob(request: TransformJobRequest): Valida
 
 /** `s3://bucket/key/part` → { bucket, key } (the key may be empty). */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const location = parseContractS3Uri(uri);
+  // The API's pattern makes the "/" after the bucket optional.
+  const location = parseContractS3Uri(/^s3:\/\/[^/]+$/.test(uri) ? `${uri}/` : uri);
   if (!location) throw new Error(`not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
   return location;
 }

@@ -29,11 +29,14 @@ export function formatS3Uri(location: S3Location): string {
   return `s3://${location.bucket}/${location.key}`;
 }
 
-/** `s3://bucket/key` → { bucket, key } (the key may be empty); undefined when it is not such a URI. */
+/**
+ * `s3://bucket/key` → { bucket, key } (the key may be empty); undefined when it is not such a URI.
+ * The bucket is not checked against BUCKET_NAME_PATTERN here: callers that need a valid name check it
+ * (the request parser compares it with the stack's bucket).
+ */
 export function parseS3Uri(uri: string): S3Location | undefined {
   const match = /^s3:\/\/([^/]+)\/(.*)$/s.exec(uri);
-  if (!match || !BUCKET_NAME_PATTERN.test(match[1])) return undefined;
-  return { bucket: match[1], key: match[2] };
+  return match ? { bucket: match[1], key: match[2] } : undefined;
 }
 
 /** A key prefix is empty or ends in "/", and does not start with "/". */
