@@ -48,7 +48,7 @@ const integer = (name: string, min: number, max: number) => {
 };
 
 const cascadeSteps = z.pipe(
-  matching("CASCADE_STEPS", /^\d+(,\d+){0,2}$/, 'CASCADE_STEPS must be 1 to 3 comma-separated whole numbers, e.g. "20,20,20"'),
+  matching("CASCADE_STEPS", /^\d+(,\d+)*$/, 'CASCADE_STEPS must be 1 to 3 comma-separated whole numbers, e.g. "20,20,20"'),
   z.transform((text: string) => text.split(",").map(Number)).check(
     z.superRefine((steps: number[], ctx) => {
       const fault = cascadeStepsFault(steps);

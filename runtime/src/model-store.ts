@@ -1,13 +1,11 @@
 // The six model files: from FUXI_MODEL_DIR when complete, else downloaded from FUXI_MODEL_S3_URI.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { RuntimeConfig } from "./config";
 import { MODEL_FILES, parseS3Uri } from "./contract";
-import { downloadRanged, headObject, s3Uri } from "./s3";
+import { downloadRanged, headObject, s3Uri, sha256OfFile } from "./s3";
 
 
 export interface ModelFile {
@@ -87,16 +85,6 @@ export async function locateModelFiles(config: RuntimeConfig, client: () => S3Cl
   return config.modelCacheDir;
 }
 
-function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })
-      .on("data", (chunk) => hash.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolve(hash.digest("hex")));
-  });
-}
-
 /** Sizes and SHA-256 of the six files (streamed; recorded in every manifest and request fingerprint). */
 export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
   return Promise.all(
@@ -104,7 +92,7 @@ export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
       const path = join(dir, file);
       const bytes = await sizeOf(path);
       if (bytes === undefined) throw new ModelFileError(file, `${path} is missing`);
-      return { file, bytes, sha256: await sha256File(path) };
+      return { file, bytes, sha256: await sha256OfFile(path) };
     }),
   );
 }

@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { pathToFileURL } from "node:url";
+import { RUNTIME_FROM_SOURCE } from "../../local/runtime-process";
 import { CHANNEL_NAMES, formatS3Uri, inputFolderKey, markerKey, outputFolderKey, RUNTIME_ENV, RUNTIME_LOG_EVENTS, runtimeLogEvent, transformJobName, type RequestLanes } from "../../runtime/src/contract";
 
 const run = promisify(execFile);
@@ -116,11 +116,8 @@ export interface RuntimeChild {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/**
- * `node --import tsx main.ts` rather than the tsx CLI: the CLI runs the program in a second process,
- * which a SIGKILL of the CLI would leave running.
- */
-export const TSX_ENTRY = ["--import", pathToFileURL(join(REPO_ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href, join(REPO_ROOT, "runtime", "src", "main.ts")];
+/** The runtime from source, started as the local pipeline starts it. */
+export const TSX_ENTRY = RUNTIME_FROM_SOURCE;
 export const COMPILED_ENTRY = [join(REPO_ROOT, "runtime", "dist", "main.js")];
 
 /**
