@@ -3,6 +3,7 @@
 // server as a child process, exactly as the local pipeline starts it.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { writeFile, readFile, rm, mkdtemp } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -211,11 +212,22 @@ export interface HttpResult {
   ms: number;
 }
 
-export async function http(method: string, url: string, body?: string): Promise<HttpResult> {
+/**
+ * One HTTP request with node:http and no client timeout: an invocation may run for up to an hour
+ * (InvocationsTimeoutInSeconds ≤ 3600), past fetch's 300 s headers timeout on a loaded machine.
+ */
+export function http(method: string, url: string, body?: string): Promise<HttpResult> {
   const started = performance.now();
-  const response = await fetch(url, { method, body, headers: body === undefined ? {} : { "content-type": "application/json" } });
-  const text = await response.text();
-  return { status: response.status, body: text, ms: performance.now() - started };
+  return new Promise((resolveResult, reject) => {
+    const request = httpRequest(url, { method, headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("error", reject);
+      response.on("end", () => resolveResult({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - started }));
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
 }
 
 /** A version-1 forecast request (docs/contract.md) for `runId`, inside `lanes`, as the trigger writes it. */
