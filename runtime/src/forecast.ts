@@ -27,7 +27,7 @@ import type { InferenceEngine } from "./inference";
 import type { StepResult } from "./inference-worker";
 import type { LogEvent } from "./log-event";
 import type { ModelFile } from "./model-store";
-import { deleteObjects, downloadRanged, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, sha256OfFile, uploadBytes, uploadFile } from "./s3";
+import { deleteObjects, downloadRanged, getObjectBytes, headObject, isNotFound, listObjects, s3Uri, uploadBytes, uploadFile } from "./s3";
 import { createRunDir } from "./scratch";
 import { timeEmbedding } from "./time-embedding";
 import type { FuxiInput } from "./netcdf";
@@ -223,8 +223,10 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     const file = stepFileName(step);
     const path = join(scratchDir, file);
     let encodeMs: number;
+    let sha256: string;
     try {
-      ({ ms: encodeMs } = await encoder.writeStep(
+      // The codec worker hashes the file it wrote (S3 metadata is sent before the body, so the hash comes first).
+      ({ ms: encodeMs, sha256 } = await encoder.writeStep(
         { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
         path,
       ));
@@ -233,10 +235,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     }
     const bytes = (await stat(path)).size;
     const uploadStarted = performance.now();
-    // Hashed from the scratch file before the upload (S3 metadata is sent first), checked again on the bytes sent.
-    const sha256 = await sha256OfFile(path);
     const metadata = { [STEP_METADATA.fingerprint]: fingerprint, [STEP_METADATA.sha256]: sha256 };
-    await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata, expectSha256: sha256 });
+    await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
     const uploadMs = performance.now() - uploadStarted;
     await rm(path, { force: true });
     const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes, sha256, resumed: false, runMs, loadMs, encodeMs, uploadMs };

@@ -5,7 +5,8 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { RuntimeConfig } from "./config";
 import { MODEL_FILES, parseS3Uri } from "./contract";
-import { downloadRanged, headObject, s3Uri, sha256OfFile } from "./s3";
+import { downloadRanged, headObject, s3Uri } from "./s3";
+import { sha256OfFile } from "./sha256";
 
 
 export interface ModelFile {

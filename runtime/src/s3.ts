@@ -2,10 +2,9 @@
 // disk, multipart uploads (lib-storage) from memory or streamed from a file, listings, deletes.
 // Every call goes through the SDK's standard retry strategy (S3_MAX_ATTEMPTS attempts, exponential
 // backoff with jitter); what still fails becomes an S3Fault naming the operation, bucket and key.
-import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { formatS3Uri, type S3Location } from "./contract";
@@ -168,49 +167,19 @@ export async function uploadBytes(
   await attempt("PutObject", location, () => upload.done());
 }
 
-/**
- * Multipart upload streamed from the local file `path` (only the parts in flight are in memory).
- * Returns the SHA-256 (hex) of the bytes sent, hashed as they stream to S3; the upload fails when
- * `expectSha256` is given and differs (the file changed after it was hashed).
- */
+/** Multipart upload streamed from the local file `path` (only the parts in flight are in memory). */
 export async function uploadFile(
   client: S3Client,
   location: S3Location,
   path: string,
-  options: { contentType: string; metadata?: Record<string, string>; expectSha256?: string },
-): Promise<string> {
-  const hash = createHash("sha256");
-  const file = createReadStream(path, { highWaterMark: 4 * 1024 * 1024 });
-  const body = file.pipe(
-    new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    }),
-  );
+  options: { contentType: string; metadata?: Record<string, string> },
+): Promise<void> {
+  const body = createReadStream(path);
   try {
     await uploadBytes(client, location, body, options);
   } finally {
-    file.destroy();
     body.destroy();
   }
-  const sha256 = hash.digest("hex");
-  if (options.expectSha256 !== undefined && sha256 !== options.expectSha256) {
-    throw new Error(`${s3Uri(location)}: uploaded bytes hash to ${sha256}, but ${path} hashed to ${options.expectSha256} before the upload (the scratch file changed)`);
-  }
-  return sha256;
-}
-
-/** SHA-256 (hex) of a local file, streamed. */
-export function sha256OfFile(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })
-      .on("data", (chunk) => hash.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolve(hash.digest("hex")));
-  });
 }
 
 /**
