@@ -64,6 +64,8 @@ export = async () => {
   const model = new ForecastModel(`${base}-model`, {
     imageUri: image.imageUri,
     executionRoleArn: sageMakerRole.roleArn,
+    bucketName: data.bucketName,
+    prefixes,
     model: cfg.model,
     runtime: cfg.runtime,
     tags,

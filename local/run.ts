@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cascadeStepsFault } from "../runtime/src/contract";
 import { SingleBar, Presets } from "cli-progress";
 import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, type PipelineEvent } from "./pipeline";
 import { parseLeads } from "./quicklook-cli";
@@ -51,8 +52,10 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     throw new Error(`--init must be YYYYMMDDHH with HH one of 00, 06, 12, 18 (a valid UTC date), got ${JSON.stringify(values.init)}`);
   let cascadeSteps: number[] | undefined;
   if (values.steps !== undefined) {
-    if (!/^\d+(,\d+){0,2}$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
+    if (!/^\d+(,\d+)*$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
     cascadeSteps = values.steps.split(",").map(Number);
+    const fault = cascadeStepsFault(cascadeSteps);
+    if (fault) throw new Error(`--steps ${JSON.stringify(values.steps)}: ${fault.at === undefined ? "" : `entry ${fault.at + 1} `}${fault.fault} (e.g. 20 or 20,20,20)`);
   }
   if (values.full && values.grid) throw new Error("--full and --grid cannot be combined");
   let grid = values.full || (values.input && !values.grid) ? FULL_GRID : REDUCED_GRID;

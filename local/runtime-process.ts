@@ -12,6 +12,12 @@ import type { ContainerLauncher, RunningContainer } from "./transform-runner";
 
 export const REPO_ROOT = join(__dirname, "..");
 
+/**
+ * Node arguments that run the runtime from source in this process: `--import tsx` rather than the
+ * tsx CLI, which would fork a grandchild that survives a SIGKILL of the child.
+ */
+export const RUNTIME_FROM_SOURCE = ["--import", "tsx", join(REPO_ROOT, "runtime", "src", "main.ts")];
+
 export interface RuntimeProcessOptions {
   /** Added to the job environment: S3 endpoint, credentials, region. */
   hostEnv: Record<string, string>;
@@ -25,9 +31,7 @@ export function runtimeProcessLauncher(options: RuntimeProcessOptions): Containe
   return async ({ environment }) => {
     const port = await freePort();
     const log = createWriteStream(options.logFile, { flags: "a" });
-    // `--import tsx` keeps the server in this one process (the tsx CLI would fork a grandchild that
-    // survives a SIGKILL of the child).
-    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "runtime/src/main.ts"), "serve"], {
+    const child = spawn(process.execPath, [...RUNTIME_FROM_SOURCE, "serve"], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.hostEnv, ...environment, SAGEMAKER_BIND_TO_PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],

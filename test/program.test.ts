@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readConfig as readRuntimeEnv } from "../runtime/src/config";
-import { readTriggerEnv, TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../trigger/env";
+import { TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
+import { readTriggerEnv } from "../trigger/env";
 import { MockProgramError, runProgramUnderMocks, type MockedResource, type MockRunResult } from "../tools/mock-program";
 
 const ACCOUNT = "123456789012";
@@ -230,7 +231,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
         "s3:ListBucket": [bucketArn(), ...(e.model.kind === "prefix" ? [`arn:${e.partition}:s3:::${e.model.bucket}`] : [])].sort(),
         "s3:PutObject": [objectArn(data, `${p.output}*`)],
         "s3:AbortMultipartUpload": [objectArn(data, `${p.output}*`)],
-        "s3:DeleteObject": [objectArn(data, `${p.output}*/_SUCCESS`)],
+        "s3:DeleteObject": [objectArn(data, `${p.output}*`)],
       });
       // Bucket-level ARNs carry nothing but ListBucket (object access is always under a prefix).
       for (const policy of all(r, "aws:iam/rolePolicy:RolePolicy")) {

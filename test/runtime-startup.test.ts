@@ -10,7 +10,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
-import { MODEL_FILES } from "../runtime/src/model-store";
+import { MODEL_FILES, RUNTIME_LOG_EVENTS } from "../runtime/src/contract";
 import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
 const run = promisify(execFile);
@@ -45,6 +45,30 @@ describe("runtime start-up", function () {
     const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_PROVIDERS: "cuda,cpu", FUXI_ALLOW_CPU: "false" });
     assert.equal(await runtime.exited, 78);
     assert.match(runtime.stderr(), /FUXI_PROVIDERS: includes cpu but FUXI_ALLOW_CPU is not true/);
+  });
+
+  it("fails fast without the stack's lanes (FUXI_DATA_BUCKET, FUXI_INPUT_PREFIX, FUXI_OUTPUT_PREFIX)", async () => {
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_DATA_BUCKET: "" });
+    assert.equal(await runtime.exited, 78);
+    assert.match(runtime.stderr(), /FUXI_DATA_BUCKET: must be an S3 bucket name/);
+    const overlapping = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_OUTPUT_PREFIX: "input/results/" });
+    assert.equal(await overlapping.exited, 78);
+    assert.match(overlapping.stderr(), /FUXI_OUTPUT_PREFIX: "input\/results\/" overlaps FUXI_INPUT_PREFIX "input\/"/);
+  });
+
+  it("writes its named log events even when LOG_LEVEL is quieter than info", async () => {
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, LOG_LEVEL: "error" });
+    try {
+      await runtime.waitUntilReady();
+      assert.ok(runtime.logs.some((line) => line.event === RUNTIME_LOG_EVENTS.listening));
+      const ready = runtime.logs.find((line) => line.event === RUNTIME_LOG_EVENTS.ready)!;
+      assert.equal(ready.level, 30);
+      assert.deepEqual(ready.grid, grid);
+      // LOG_LEVEL still filters the lines that are not events.
+      assert.deepEqual(runtime.logs.filter((line) => line.event === undefined && (line.level as number) < 50), []);
+    } finally {
+      await runtime.stop();
+    }
   });
 
   it("stays unhealthy and names the files when model files are missing", async () => {
