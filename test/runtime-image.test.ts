@@ -12,9 +12,9 @@ import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { loadLocalStack, localModelEnvironment } from "../local/stack-settings";
 import { removeContainer, startRuntimeContainer, type RunningRuntimeContainer } from "../local/runtime-container";
-import { localCaCertificates, LOCAL_BASE_IMAGE, type BuiltImage } from "../tools/runtime-image";
+import { buildLocalImage, localCaCertificates, LOCAL_BASE_IMAGE, type BuiltImage } from "../tools/runtime-image";
 import type { Manifest } from "../runtime/src/forecast";
-import { docker, localImage, skipWithoutDocker } from "./support/docker";
+import { docker, DOCKER_REQUIRED, localImage, skipWithoutDocker } from "./support/docker";
 import { forecastRequest, freePort, http, python, REPO_ROOT, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
 const run = promisify(execFile);
@@ -301,10 +301,11 @@ describe("runtime image (real Docker): pushed to a registry", function () {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("pushes a Docker v2 schema 2 manifest (not OCI), and the image pulled back by digest runs", async () => {
+  /** Pushes `id` and returns the digest after checking the stored manifest is Docker v2 schema 2. */
+  async function pushAndCheck(id: string, label: string): Promise<{ repository: string; digest: string }> {
     const repository = `127.0.0.1:${port}/fuxi-runtime`;
-    const tag = `${repository}:issue13-${process.pid}`;
-    docker(["tag", image.id, tag]);
+    const tag = `${repository}:issue13-${label}-${process.pid}`;
+    docker(["tag", id, tag]);
     references.push(tag);
     const pushed = docker(["push", tag]);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1];
@@ -323,11 +324,16 @@ describe("runtime image (real Docker): pushed to a registry", function () {
     assert.equal(manifest.config.mediaType, "application/vnd.docker.container.image.v1+json");
     assert.ok(manifest.layers.every((layer) => layer.mediaType === "application/vnd.docker.image.rootfs.diff.tar.gzip"));
     const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-    console.log(`      pushed layers (compressed MB, base first): ${manifest.layers.map((l) => mb(l.size)).join(", ")}; total ${mb(manifest.layers.reduce((s, l) => s + l.size, 0))}`);
-
-    // Pull back by digest (as SageMaker does with the model's image@sha256) and run that.
+    const store = docker(["info", "--format", "{{.Driver}} {{json .DriverStatus}}"]).trim();
+    console.log(`      ${label}: pushed layers (compressed MB, base first) ${manifest.layers.map((l) => mb(l.size)).join(", ")}; total ${mb(manifest.layers.reduce((sum, l) => sum + l.size, 0))}; image store: ${store.includes("io.containerd.snapshotter") ? "containerd" : "classic"} (${store.split(" ")[0]})`);
     docker(["rmi", tag]);
-    references.pop();
+    references.splice(references.indexOf(tag), 1);
+    return { repository, digest: digest! };
+  }
+
+  it("pushes a Docker v2 schema 2 manifest (not OCI), and the image pulled back by digest runs", async () => {
+    const { repository, digest } = await pushAndCheck(image.id, "classic-build");
+    // Pull back by digest (as SageMaker does with the model's image@sha256) and run that.
     const byDigest = `${repository}@${digest}`;
     docker(["pull", byDigest]);
     references.push(byDigest);
@@ -351,6 +357,23 @@ describe("runtime image (real Docker): pushed to a registry", function () {
       await s3.stop();
     }
     assert.equal(await container.exitCode, 0);
+  });
+
+  it("built with BuildKit (as @pulumi/docker's docker.Image builds) and pushed from this engine's image store: Docker v2 too", async function () {
+    let built: BuiltImage;
+    try {
+      built = await buildLocalImage({ buildkit: true, tag: "fuxi-runtime:local-buildkit", log: join(work, "buildkit.log"), progress: () => undefined });
+    } catch (error) {
+      const log = await readFile(join(work, "buildkit.log"), "utf8").catch(() => "");
+      // Docker's own CLI >= 23 builds with BuildKit only through the buildx plugin; Debian's docker.io has it built in.
+      if (/buildx component is missing/.test(log) && !DOCKER_REQUIRED) {
+        console.log("      SKIPPED (BuildKit build): this `docker` CLI needs the buildx plugin for BuildKit (Debian's docker.io has BuildKit built in)");
+        this.skip();
+      }
+      throw error;
+    }
+    references.push(built.tag);
+    await pushAndCheck(built.id, "buildkit-build");
   });
 });
 
