@@ -216,6 +216,23 @@ describe("runtime Dockerfile", () => {
     assert.match(last("USER").args, /^[1-9]\d*$/);
   });
 
+  it("keeps the production defaults; the local CPU variant is build arguments only", () => {
+    const defaults = Object.fromEntries(instructions.filter((i) => i.op === "ARG").map((i) => i.args.split("=")).map(([k, ...v]) => [k, v.join("=")]));
+    assert.equal(defaults.NODE_SOURCE, "dist");
+    assert.equal(defaults.ONNXRUNTIME_NODE_INSTALL, "cuda12");
+    assert.equal(defaults.BUILD_CA_CERTS, "");
+    assert.match(defaults.NODE_VERSION, /^\d+\.\d+\.\d+$/);
+    // The final stage starts again from the base: nothing of the Node download stage (its CA, npm, curl) but the binary.
+    const finalFrom = instructions.map((i) => i.op).lastIndexOf("FROM");
+    assert.equal(instructions[finalFrom].args, "${BASE_IMAGE} AS runtime");
+    const finalStage = instructions.slice(finalFrom);
+    assert.ok(!finalStage.some((i) => /BUILD_CA_CERTS|NODE_EXTRA_CA_CERTS|npm /.test(i.args)), "the final stage never sees the build CA or npm");
+    assert.deepEqual(finalStage.filter((i) => i.op === "COPY" && i.args.startsWith("--from")).map((i) => i.args.split(/\s+/)[0]), ["--from=node", "--from=deps", "--from=build"]);
+    // Classic builder and offline BuildKit: no frontend image to pull, no BuildKit-only syntax.
+    assert.doesNotMatch(dockerfile, /^#\s*syntax=/m);
+    assert.doesNotMatch(dockerfile, /--mount=/);
+  });
+
   it("copies only files that exist in the build context and are not ignored", async () => {
     const ignored = (await readFile(join(REPO_ROOT, "runtime", ".dockerignore"), "utf8")).split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
     const sources = instructions.filter((i) => i.op === "COPY" && !i.args.startsWith("--from")).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
