@@ -152,6 +152,20 @@ describe("runtime image (real Docker): run as SageMaker runs it", function () {
     assert.equal(image.baseImage, LOCAL_BASE_IMAGE);
   });
 
+  it("keeps the layers it adds within the budget of runtime/README.md (CPU variant)", () => {
+    const history = (reference: string) => docker(["history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", reference]).trim().split("\n").reverse().map((line) => ({ bytes: Number(line.split("\t")[0]), by: line.split("\t")[1] }));
+    const added = history(image.id).slice(history(image.baseImage).length);
+    const copies = added.filter((layer) => /^\/bin\/sh -c #\(nop\) COPY /.test(layer.by) || /^COPY /.test(layer.by));
+    assert.equal(copies.length, 4, `COPY layers: ${copies.map((c) => c.by).join(" | ")}`);
+    const [node, , nodeModules, dist] = copies.map((c) => c.bytes / 1e6);
+    const total = added.reduce((sum, layer) => sum + layer.bytes, 0) / 1e6;
+    console.log(`      layers added (uncompressed MB): node ${node.toFixed(1)}, node_modules ${nodeModules.toFixed(1)}, dist ${dist.toFixed(2)}, all ${total.toFixed(1)}`);
+    assert.ok(node <= 130, `Node layer ${node} MB > 130 MB`);
+    assert.ok(nodeModules <= 100, `node_modules layer ${nodeModules} MB > 100 MB`);
+    assert.ok(dist <= 5, `dist layer ${dist} MB > 5 MB`);
+    assert.ok(total <= 250, `the project adds ${total} MB > 250 MB`);
+  });
+
   it("serves a full request on 8080 as uid 10001 with /ping healthy throughout; files bit-identical to the in-process runtime; scratch empty", async () => {
     const container = await start("container");
     const pings: number[] = [];
