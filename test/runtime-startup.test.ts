@@ -11,6 +11,7 @@ import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
 import { MODEL_FILES } from "../runtime/src/model-store";
+import { projectNodeVersion } from "../tools/runtime-image";
 import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
 const run = promisify(execFile);
@@ -222,6 +223,9 @@ describe("runtime Dockerfile", () => {
     assert.equal(defaults.ONNXRUNTIME_NODE_INSTALL, "cuda12");
     assert.equal(defaults.BUILD_CA_CERTS, "");
     assert.match(defaults.NODE_VERSION, /^\d+\.\d+\.\d+$/);
+    // One Node pin: the production image's default is the project's (.nvmrc, which image:local passes).
+    const pin = projectNodeVersion();
+    if (pin !== undefined) assert.equal(defaults.NODE_VERSION, pin, "runtime/Dockerfile NODE_VERSION differs from .nvmrc");
     // The final stage starts again from the base: nothing of the Node download stage (its CA, npm, curl) but the binary.
     const finalFrom = instructions.map((i) => i.op).lastIndexOf("FROM");
     assert.equal(instructions[finalFrom].args, "${BASE_IMAGE} AS runtime");

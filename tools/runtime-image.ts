@@ -21,10 +21,18 @@ const LOCAL_CA_DIR = "/usr/local/share/ca-certificates";
 /** A build argument is one execve argument: Linux caps one at 128 KiB. */
 const MAX_CA_BYTES = 100_000;
 
+/** The project's Node pin (.nvmrc), which the image's NODE_VERSION follows; undefined without one. */
+export function projectNodeVersion(): string | undefined {
+  const file = join(REPO_ROOT, ".nvmrc");
+  return existsSync(file) ? readFileSync(file, "utf8").trim().replace(/^v/, "") : undefined;
+}
+
 /** The build arguments that make the local CPU variant; everything else keeps the production default. */
 export function localBuildArgs(baseImage: string, caCerts: string): Record<string, string> {
+  const nodeVersion = projectNodeVersion();
   return {
     BASE_IMAGE: baseImage,
+    ...(nodeVersion ? { NODE_VERSION: nodeVersion } : {}),
     NODE_SOURCE: "npm",
     ONNXRUNTIME_NODE_INSTALL: "skip",
     ...(caCerts ? { BUILD_CA_CERTS: caCerts } : {}),
@@ -135,7 +143,8 @@ export interface BuiltImage {
 export async function buildLocalImage(options: BuildOptions = {}): Promise<BuiltImage> {
   const progress = options.progress ?? ((line: string) => process.stderr.write(`image:local: ${line}\n`));
   requireDocker();
-  const baseImage = options.baseImage ?? LOCAL_BASE_IMAGE;
+  // FUXI_LOCAL_BASE_IMAGE names another base to make (or use) for every build, the tests' included.
+  const baseImage = options.baseImage ?? (process.env.FUXI_LOCAL_BASE_IMAGE || LOCAL_BASE_IMAGE);
   const tag = options.tag ?? LOCAL_IMAGE_TAG;
   if (options.baseImage && !imageExists(options.baseImage)) throw new Error(`--base ${options.baseImage}: no such image in the local Docker engine`);
   const base = await ensureLocalBase(baseImage, { log: options.log, progress });
