@@ -38,7 +38,11 @@ function logCollector(): Logged & { onLogRecord(record: Record<string, unknown>)
     records,
     onLogRecord(record) {
       records.push(record);
-      for (const waiter of [...waiters]) if (waiter.predicate(record)) waiters.splice(waiters.indexOf(waiter), 1) && waiter.resolve(record);
+      for (const waiter of [...waiters]) {
+        if (!waiter.predicate(record)) continue;
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(record);
+      }
     },
     waitFor(predicate, timeoutMs = 120_000) {
       const seen = records.find(predicate);
