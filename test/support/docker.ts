@@ -1,6 +1,7 @@
 // Shared by the tests that need the real Docker engine: one build of the local image per mocha run,
 // and the one line that says why they are skipped on a machine without Docker.
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { buildLocalImage, requireDocker, type BuiltImage } from "../../tools/runtime-image";
@@ -32,7 +33,9 @@ let built: Promise<BuiltImage> | undefined;
 
 /** The local CPU image, built once per test run (cached layers make it quick after the first time). */
 export function localImage(): Promise<BuiltImage> {
-  built ??= buildLocalImage({ log: join(tmpdir(), `fuxi-image-build-${process.pid}.log`), progress: () => undefined });
+  const log = join(tmpdir(), `fuxi-image-build-${process.pid}.log`);
+  // The log is kept only when the build fails (the error names it).
+  built ??= buildLocalImage({ log, progress: () => undefined }).then((image) => (rmSync(log, { force: true }), image));
   return built;
 }
 
