@@ -29,6 +29,8 @@ export interface LocalRunOptions {
   /** A real FuXi input file; a synthetic one is written when omitted. */
   inputFile?: string;
   providers: ("cuda" | "cpu")[];
+  /** Run the runtime in this image instead of a Node child process (`npm start -- --container`). */
+  containerImage?: { id: string; tag: string };
   /** Leads for the quick-look maps; false: none. */
   quicklookLeads?: number[] | false;
   jobTimeoutMs?: number;
@@ -108,6 +110,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     workDir: options.workDir,
     modelDir,
     providers: options.providers,
+    containerImage: options.containerImage,
     onJobUpdate: (job) => {
       if (job.status === "InProgress" && runtimeStarted === 0) runtimeStarted = performance.now();
       emit({ kind: "job", jobName: job.request.TransformJobName, status: job.status, failureReason: job.failureReason });

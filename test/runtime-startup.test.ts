@@ -11,6 +11,7 @@ import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
 import { MODEL_FILES, RUNTIME_LOG_EVENTS } from "../runtime/src/contract";
+import { projectNodeVersion } from "../tools/runtime-image";
 import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
 const run = promisify(execFile);
@@ -238,6 +239,26 @@ describe("runtime Dockerfile", () => {
     assert.deepEqual(JSON.parse(last("ENTRYPOINT").args), ["node", "dist/main.js"]);
     assert.deepEqual(JSON.parse(last("CMD").args), ["serve"]);
     assert.match(last("USER").args, /^[1-9]\d*$/);
+  });
+
+  it("keeps the production defaults; the local CPU variant is build arguments only", () => {
+    const defaults = Object.fromEntries(instructions.filter((i) => i.op === "ARG").map((i) => i.args.split("=")).map(([k, ...v]) => [k, v.join("=")]));
+    assert.equal(defaults.NODE_SOURCE, "dist");
+    assert.equal(defaults.ONNXRUNTIME_NODE_INSTALL, "cuda12");
+    assert.equal(defaults.BUILD_CA_CERTS, "");
+    assert.match(defaults.NODE_VERSION, /^\d+\.\d+\.\d+$/);
+    // One Node pin: the production image's default is the project's (.nvmrc, which image:local passes).
+    const pin = projectNodeVersion();
+    if (pin !== undefined) assert.equal(defaults.NODE_VERSION, pin, "runtime/Dockerfile NODE_VERSION differs from .nvmrc");
+    // The final stage starts again from the base: nothing of the Node download stage (its CA, npm, curl) but the binary.
+    const finalFrom = instructions.map((i) => i.op).lastIndexOf("FROM");
+    assert.equal(instructions[finalFrom].args, "${BASE_IMAGE} AS runtime");
+    const finalStage = instructions.slice(finalFrom);
+    assert.ok(!finalStage.some((i) => /BUILD_CA_CERTS|NODE_EXTRA_CA_CERTS|npm /.test(i.args)), "the final stage never sees the build CA or npm");
+    assert.deepEqual(finalStage.filter((i) => i.op === "COPY" && i.args.startsWith("--from")).map((i) => i.args.split(/\s+/)[0]), ["--from=node", "--from=deps", "--from=build"]);
+    // Classic builder and offline BuildKit: no frontend image to pull, no BuildKit-only syntax.
+    assert.doesNotMatch(dockerfile, /^#\s*syntax=/m);
+    assert.doesNotMatch(dockerfile, /--mount=/);
   });
 
   it("copies only files that exist in the build context and are not ignored", async () => {

@@ -163,7 +163,13 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
     async shutdown() {
       abort.abort();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // Clients keep connections alive for keepAliveTimeout (65 s): close each one as soon as its
+        // last response is sent, or `docker stop` would SIGKILL the container after its grace period.
+        const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(closeIdle);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await engine.close();
