@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
+import { RUNTIME_LOG_EVENTS, runtimeLogEvent } from "../runtime/src/contract";
 import { writeStandinModels } from "../tools/standin-model";
 import { loadLocalStack, localModelEnvironment } from "../local/stack-settings";
 import { removeContainer, startRuntimeContainer, type RunningRuntimeContainer } from "../local/runtime-container";
@@ -174,7 +175,7 @@ describe("runtime image (real Docker): run as SageMaker runs it", function () {
     const container = await start("container");
     const pings: number[] = [];
     try {
-      await container.waitFor((r) => r.msg === "models loaded; ready");
+      await container.waitFor((r) => runtimeLogEvent(r, RUNTIME_LOG_EVENTS.ready) !== undefined);
       assert.equal((await http("GET", "http://127.0.0.1:8080/ping")).status, 200);
       const status = docker(["exec", container.name, "cat", "/proc/1/status"]);
       assert.match(status, /^Uid:\s+10001\s/m, "PID 1 (node) runs as the image's user");
@@ -238,9 +239,9 @@ print(json.dumps(out))`, [120, 126, 240, 246, LEADS[LEADS.length - 1]].map((lead
     const first = await start("stopped-1");
     let stoppedAfter: string[];
     try {
-      await first.waitFor((r) => r.msg === "models loaded; ready");
+      await first.waitFor((r) => runtimeLogEvent(r, RUNTIME_LOG_EVENTS.ready) !== undefined);
       const invocation = http("POST", "http://127.0.0.1:8080/invocations", JSON.stringify(forecastRequest("stopped", CASCADE))).catch((error: Error) => ({ status: 0, body: error.message, ms: 0 }));
-      await first.waitFor((r) => r.msg === "step done" && typeof r.step === "number" && r.step >= 4);
+      await first.waitFor((r) => (runtimeLogEvent(r, RUNTIME_LOG_EVENTS.stepDone)?.step ?? -1) >= 4);
       await first.stop(); // docker stop: SIGTERM to PID 1, SIGKILL only after the 30 s grace
       await invocation;
     } finally {
@@ -262,7 +263,7 @@ print(json.dumps(out))`, [120, 126, 240, 246, LEADS[LEADS.length - 1]].map((lead
 
     const retry = await start("stopped-2");
     try {
-      await retry.waitFor((r) => r.msg === "models loaded; ready");
+      await retry.waitFor((r) => runtimeLogEvent(r, RUNTIME_LOG_EVENTS.ready) !== undefined);
       const answer = await http("POST", "http://127.0.0.1:8080/invocations", JSON.stringify(forecastRequest("stopped", CASCADE)));
       assert.equal(answer.status, 200, answer.body);
       const resumed = retry.records.find((r) => r.msg === "resuming an interrupted run");
@@ -368,7 +369,7 @@ describe("runtime image (real Docker): pushed to a registry", function () {
       "pulled",
     );
     try {
-      await logged.waitFor((r) => r.msg === "models loaded; ready");
+      await logged.waitFor((r) => runtimeLogEvent(r, RUNTIME_LOG_EVENTS.ready) !== undefined);
       assert.equal((await http("GET", `${container.url}/ping`)).status, 200);
     } finally {
       await container.stop();
@@ -423,6 +424,6 @@ describe("npm start -- --container", function () {
     assert.deepEqual((await readdir(folder("process"))).filter((n) => n.endsWith(".nc")).sort(), names);
     for (const name of names) assert.ok((await readFile(join(folder("container"), name))).equals(await readFile(join(folder("process"), name))), `${name} differs`);
     const runtimeLog = await readFile(join(work, "container", "logs", "runtime.log"), "utf8");
-    assert.match(runtimeLog, /"msg":"models loaded; ready"/);
+    assert.match(runtimeLog, /"event":"runtime.ready"/);
   });
 });
