@@ -108,7 +108,7 @@ export const stackConfigSchema = z.strictObject({
   forecast: z
     .strictObject({
       cascadeSteps: cascadeSteps.default([20, 20, 20]),
-      compression: oneOf(["none", "gzip"]).default("none"),
+      compression: oneOf(["none", "gzip", "bitround"]).default("none"),
     })
     .default({ cascadeSteps: [20, 20, 20], compression: "none" }),
   transform: z

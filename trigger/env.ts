@@ -30,7 +30,7 @@ export interface TriggerConfig {
   jobNamePrefix: string;
   modelName: string;
   cascadeSteps: number[];
-  outputCompression: "none" | "gzip";
+  outputCompression: "none" | "gzip" | "bitround";
   instanceType: string;
   instanceCount: number;
   invocationTimeoutSeconds: number;
@@ -103,8 +103,8 @@ const schema = z.object({
     ),
     MODEL_NAME: matching("MODEL_NAME", SAGEMAKER_NAME_PATTERN, "MODEL_NAME must be a SageMaker model name"),
     CASCADE_STEPS: cascadeSteps,
-    OUTPUT_COMPRESSION: z.enum(["none", "gzip"], {
-      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : 'OUTPUT_COMPRESSION must be "none" or "gzip"'),
+    OUTPUT_COMPRESSION: z.enum(["none", "gzip", "bitround"], {
+      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : 'OUTPUT_COMPRESSION must be "none", "gzip" or "bitround"'),
     }),
     TRANSFORM_INSTANCE_TYPE: matching(
       "TRANSFORM_INSTANCE_TYPE",

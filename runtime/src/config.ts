@@ -1,5 +1,6 @@
 // Runtime settings from the environment (docs/contract.md, "Runtime environment").
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
+import { bitsPerChannel, parseBitroundBits } from "./bitround-bits";
 import { join } from "node:path";
 
 export type Provider = "cuda" | "cpu";
@@ -14,6 +15,10 @@ export interface RuntimeConfig {
   keepAllStages: boolean;
   intraOpThreads: number | undefined;
   stepsInFlight: number;
+  /** Threads compressing gzip/bitround steps (default: every core but the one feeding the GPU, at least 2). */
+  encodeThreads: number;
+  /** Mantissa bits kept per channel with `compression: "bitround"`. */
+  bitroundBits: number[];
   logLevel: string;
   port: number;
 }
@@ -73,7 +78,17 @@ export function readConfig(env: Env): RuntimeConfig {
     keepAllStages: flag(env, "FUXI_KEEP_ALL_STAGES"),
     intraOpThreads: integer(env, "FUXI_INTRA_OP_THREADS", 1, 1024),
     stepsInFlight: integer(env, "FUXI_STEPS_IN_FLIGHT", 1, 8) ?? 2,
+    encodeThreads: integer(env, "FUXI_ENCODE_THREADS", 1, 64) ?? Math.max(2, availableParallelism() - 1),
+    bitroundBits: bitroundBitsOf(env),
     logLevel: env.LOG_LEVEL?.trim() || "info",
     port: integer(env, "SAGEMAKER_BIND_TO_PORT", 1, 65535) ?? 8080,
   };
+}
+
+function bitroundBitsOf(env: Env): number[] {
+  try {
+    return bitsPerChannel(parseBitroundBits(env.FUXI_BITROUND_BITS));
+  } catch (error) {
+    throw new ConfigError("FUXI_BITROUND_BITS", (error as Error).message);
+  }
 }

@@ -1,7 +1,7 @@
 // One forecast run: idempotency check, input decode, resume point, the cascade loop with encode and
 // upload overlapping the next step, and the _SUCCESS manifest written last.
 import { createHash } from "node:crypto";
-import { rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
@@ -46,7 +46,7 @@ export interface Manifest {
   outputPrefix: string;
   cascadeSteps: number[];
   outputFormat: "netcdf4";
-  compression: "none" | "gzip";
+  compression: ForecastRequest["compression"];
   steps: number;
   resumedFromStep: number;
   grid: { lat: number; lon: number };
@@ -67,6 +67,10 @@ export interface RunContext {
   models: ModelFile[];
   providers: string[];
   stepsInFlight: number;
+  /** Threads compressing gzip/bitround steps. */
+  encodeThreads: number;
+  /** Mantissa bits kept per channel with `compression: "bitround"` (part of the fingerprint). */
+  bitroundBits: number[];
   /** Local directory for the input and the step files in flight (h5wasm reads and writes real files). */
   scratchDir: string;
   log: Logger;
@@ -75,7 +79,7 @@ export interface RunContext {
 }
 
 /** Everything that determines the output bytes; equal fingerprints produce identical files. */
-export function requestFingerprint(request: ForecastRequest, inputETag: string, models: ModelFile[]): string {
+export function requestFingerprint(request: ForecastRequest, inputETag: string, models: ModelFile[], bitroundBits?: number[]): string {
   const identity = {
     input: request.input,
     inputETag,
@@ -83,6 +87,8 @@ export function requestFingerprint(request: ForecastRequest, inputETag: string, 
     outputFormat: request.outputFormat,
     compression: request.compression,
     models: models.map((m) => `${m.file}:${m.sha256}`),
+    // Only bitround output depends on the bits; other fingerprints stay as they were.
+    ...(request.compression === "bitround" ? { bitroundBits } : {}),
   };
   return createHash("sha256").update(JSON.stringify(identity)).digest("hex");
 }
@@ -160,7 +166,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
   const inputHead = await headObject(s3, inputLocation);
   if (!inputHead) throw new InputFault(request.input, "object does not exist");
   const inputETag = inputHead.etag;
-  const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models);
+  const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models, context.bitroundBits);
 
   const { exists: manifestExists, manifest: previous } = await readManifest(s3, manifestLocation);
   if (previous?.fingerprint === fingerprint) {
@@ -205,7 +211,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     const inputPath = await download(s3, inputLocation, inputHead, scratchDir, "input.nc");
     input = await reader.readInput(inputPath, request.input, grid);
     await rm(inputPath, { force: true });
-    resumedSizes = await completedSteps(s3, output, total, fingerprint);
+    // Bit-rounded files cannot rebuild the exact window, so a bitround run starts over (same bytes again).
+    resumedSizes = request.compression === "bitround" ? new Map() : await completedSteps(s3, output, total, fingerprint);
     resumeFrom = resumedSizes.size;
     if (resumeFrom > 0) log.info({ jobName: request.jobName, resumeFrom, total }, "resuming an interrupted run");
     if (resumeFrom < total) {
@@ -220,7 +227,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     records.push({ step, lead: leadHours(step), stage: STAGE_NAMES[schedule[step]], file: stepFileName(step), bytes, resumed: true });
   }
 
-  const encoder = new Codec();
+  const encoder = new Codec(context.encodeThreads);
   const inFlight = new Set<Promise<void>>();
   let pipelineError: unknown;
   const metadata = { [FINGERPRINT_METADATA]: fingerprint };
@@ -230,15 +237,15 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     const file = stepFileName(step);
     const path = join(scratchDir, file);
     let encodeMs: number;
+    let bytes: number;
     try {
-      ({ ms: encodeMs } = await encoder.writeStep(
-        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
+      ({ ms: encodeMs, bytes } = await encoder.writeStep(
+        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression, bitroundBits: context.bitroundBits },
         path,
       ));
     } finally {
       engine.freeFrame(frameIndex);
     }
-    const bytes = (await stat(path)).size;
     const uploadStarted = performance.now();
     await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
     const uploadMs = performance.now() - uploadStarted;

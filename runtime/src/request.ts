@@ -13,7 +13,7 @@ export interface ForecastRequest {
   outputPrefix: string;
   cascadeSteps: number[];
   outputFormat: "netcdf4";
-  compression: "none" | "gzip";
+  compression: "none" | "gzip" | "bitround";
   requestedAt: string;
   event: {
     bucket: string;
@@ -115,8 +115,8 @@ export function parseForecastRequest(body: string): ForecastRequest {
 
   const cascadeSteps = validateCascadeSteps(parsed.cascadeSteps);
   if (parsed.outputFormat !== "netcdf4") throw new RequestError("outputFormat", `must be "netcdf4", got ${JSON.stringify(parsed.outputFormat)}`);
-  if (parsed.compression !== "none" && parsed.compression !== "gzip") {
-    throw new RequestError("compression", `must be "none" or "gzip", got ${JSON.stringify(parsed.compression)}`);
+  if (parsed.compression !== "none" && parsed.compression !== "gzip" && parsed.compression !== "bitround") {
+    throw new RequestError("compression", `must be "none", "gzip" or "bitround", got ${JSON.stringify(parsed.compression)}`);
   }
   const requestedAt = isoTime(parsed, "requestedAt");
 

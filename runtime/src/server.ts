@@ -99,7 +99,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       running = forecastRequest;
       log.info({ jobName: forecastRequest.jobName, runId: forecastRequest.runId, input: forecastRequest.input, cascadeSteps: forecastRequest.cascadeSteps }, "invocation");
       const manifest: Manifest = await runForecast(
-        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, scratchDir: config.scratchDir, log, signal: abort.signal },
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, signal: abort.signal },
         forecastRequest,
       );
       send(response, 200, manifest);

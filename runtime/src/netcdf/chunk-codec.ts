@@ -38,8 +38,9 @@ export function shuffle32(field: Float32Array, out: Uint8Array): Uint8Array {
 /**
  * Bit-rounding (Klöwer et al. 2021; netCDF-C 4.9's BitRound quantize): keeps `bits` explicit
  * mantissa bits of each float32, rounding to nearest (ties to even), so |x − x̂| ≤ 2^−(bits+1)·|x|.
- * NaN and ±Inf pass unchanged; a value that rounds past the largest float becomes ±Inf only if it
- * was already within half a unit of it (cannot happen for physical fields). Writes into `out`.
+ * (The relative bound is for normal floats; subnormals, below 2^-126, get the same bound relative to
+ * 2^-126.) NaN and ±Inf pass unchanged, and so does a value within half a unit of the largest float,
+ * which would round to ±Inf. Writes into `out`.
  */
 export function bitround32(field: Float32Array, bits: number, out: Float32Array): Float32Array {
   if (!Number.isInteger(bits) || bits < 1 || bits > 23) throw new Error(`bitround: ${bits} mantissa bits; expected 1 … 23`);
@@ -61,7 +62,8 @@ export function bitround32(field: Float32Array, bits: number, out: Float32Array)
     }
     // Round half to even: add half - 1 plus the lowest kept bit, then truncate.
     const lowestKept = (w >>> drop) & 1;
-    target[i] = ((w + halfMinusOne + lowestKept) & keepMask) >>> 0;
+    const rounded = ((w + halfMinusOne + lowestKept) & keepMask) >>> 0;
+    target[i] = (rounded & 0x7f800000) === 0x7f800000 ? w : rounded;
   }
   return out;
 }
