@@ -232,7 +232,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
   let pipelineError: unknown;
   const metadata = { [FINGERPRINT_METADATA]: fingerprint };
 
-  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs }: StepResult): Promise<void> => {
+  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs, sessionCreations }: StepResult): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
     const path = join(scratchDir, file);
@@ -253,7 +253,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes, resumed: false, runMs, loadMs, encodeMs, uploadMs };
     records.push(record);
     log.info(
-      { runId: request.runId, step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      { runId: request.runId, step, lead, stage: record.stage, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), bytes, sessionCreations, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
       "step done",
     );
   };
