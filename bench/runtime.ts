@@ -5,6 +5,7 @@
 //   npm run bench:runtime -- [--compression none|gzip|bitround] [--steps 20] [--ops 12] [--threads 1]
 //                            [--in-flight 2] [--encode-threads N (runtime default)]
 import { readFile, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -14,6 +15,19 @@ import type { Manifest } from "../runtime/src/forecast";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 721, lon: 1440 };
+
+function post(url: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+      const parts: Buffer[] = [];
+      response.on("data", (part: Buffer) => parts.push(part));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8") }));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+}
 
 async function rssOf(pid: number): Promise<{ rssMb: number; peakMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -46,7 +60,8 @@ async function main(): Promise<void> {
     console.log(`input ${(input.length / 1e6).toFixed(1)} MB written by xarray and uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
     const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, FUXI_STEPS_IN_FLIGHT: values["in-flight"]!, ...(values["encode-threads"] ? { FUXI_ENCODE_THREADS: values["encode-threads"] } : {}), LOG_LEVEL: "info" });
-    await runtime.waitUntilReady(120_000);
+    const stopOnError = (error: unknown) => runtime.stop().then(() => Promise.reject(error));
+    await runtime.waitUntilReady(120_000).catch(stopOnError);
     const pid = runtime.child.pid!;
     const samples: Array<{ at: number; rssMb: number }> = [];
     const sampler = setInterval(() => {
@@ -61,7 +76,8 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     })();
-    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("bench", steps <= 20 ? [steps] : [20, steps - 20], { compression })));
+    // node:http without a response timeout: on a loaded machine a run can take longer than fetch's 300 s.
+    const response = await post(`${runtime.url}/invocations`, JSON.stringify(forecastRequest("bench", steps <= 20 ? [steps] : [20, steps - 20], { compression }))).catch(stopOnError);
     done = true;
     await pinger;
     clearInterval(sampler);
