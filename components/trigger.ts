@@ -10,7 +10,7 @@ export interface TriggerSettings {
   prefixes: Prefixes;
   jobNamePrefix: string;
   cascadeSteps: number[];
-  compression: "none" | "gzip";
+  compression: "none" | "gzip" | "bitround";
   instanceType: string;
   instanceCount: number;
   invocationTimeoutSeconds: number;

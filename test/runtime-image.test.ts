@@ -14,7 +14,7 @@ import { writeStandinModels } from "../tools/standin-model";
 import { loadLocalStack, localModelEnvironment } from "../local/stack-settings";
 import { removeContainer, startRuntimeContainer, type RunningRuntimeContainer } from "../local/runtime-container";
 import { buildLocalImage, localCaCertificates, LOCAL_BASE_IMAGE, type BuiltImage } from "../tools/runtime-image";
-import type { Manifest } from "../runtime/src/forecast";
+import type { Manifest } from "../runtime/src/contract";
 import { docker, DOCKER_REQUIRED, localImage, skipWithoutDocker } from "./support/docker";
 import { forecastRequest, freePort, http, python, REPO_ROOT, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 

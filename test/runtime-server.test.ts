@@ -7,7 +7,7 @@ import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/p
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createHash } from "node:crypto";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
 import { readForecastStep } from "../runtime/src/netcdf";
@@ -112,6 +112,9 @@ describe("runtime server: full request on loopback S3", function () {
     const stepLogs = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone);
     assert.equal(stepLogs.length, 42);
     for (const key of ["step", "lead", "stage", "runMs", "encodeMs", "uploadMs", "rssMb"]) assert.ok(key in stepLogs[0], `step log has ${key}`);
+    // One session creation per stage: short at start-up (for /ping), medium and long when reached.
+    const creations = (step: number) => (stepLogs.find((l) => l.step === step) as { sessionCreations?: number }).sessionCreations;
+    assert.deepEqual([creations(0), creations(19), creations(20), creations(39), creations(40), creations(41)], [1, 1, 2, 2, 3, 3]);
   });
 
   it("switches stage after steps 20 and 40 and matches the reference values exactly", async () => {
@@ -259,6 +262,32 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
     }
   });
 
+  it("writes bitround steps with netCDF-C's quantize attribute, within the bound, and starts over instead of resuming from rounded files", async () => {
+    await put(s3, "input/br/fuxi_input.nc", inputBytes);
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("br", [2], { compression: "bitround" })));
+    assert.equal(response.status, 200, response.body);
+    const brManifest: Manifest = JSON.parse(response.body);
+    assert.equal(brManifest.compression, "bitround");
+    const path = join(work, "br-012.nc");
+    await writeFile(path, (await get(s3, "output/br/012.nc"))!);
+    const { stdout } = await run("ncdump", ["-hs", path]);
+    assert.match(stdout, /_QuantizeBitRoundNumberOfSignificantBits = 8 ;/);
+    const decoded = await readForecastStep(await readFile(path), path);
+    assert.equal(decoded.compression, "bitround");
+    const bits = decoded.bitroundBits!;
+    for (let i = 0; i < expected[1].length; i++) {
+      const x = expected[1][i];
+      const level = Math.floor(i / (grid.lat * grid.lon));
+      assert.ok(Math.abs(decoded.data[i] - x) <= 2 ** -(bits[level] + 1) * Math.abs(x), `value ${i}: ${x} → ${decoded.data[i]}`);
+    }
+    // A second invocation after the manifest is gone recomputes from the input (same bytes), not from 006.nc.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "output/br/_SUCCESS" }));
+    const again = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("br", [2], { compression: "bitround" })));
+    assert.equal(again.status, 200, again.body);
+    assert.equal(JSON.parse(again.body).resumedFromStep, 0);
+    assert.ok((await get(s3, "output/br/012.nc"))!.equals(await readFile(path)), "the recomputed bitround file differs");
+  });
+
   describe("bad inputs: 400 naming the file or field, no _SUCCESS, still healthy", () => {
     const cases: Array<{ name: string; runId: string; prepare(): Promise<void>; body?: string; expect: RegExp }> = [
       {
@@ -388,6 +417,39 @@ function unprivilegedUser(): { uid: number; gid: number } | undefined {
   const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(join(REPO_ROOT, "runtime", "src", "main.ts"))})`], user);
   return probe.status === 0 ? user : undefined;
 }
+
+describe("runtime server: a later stage that cannot load", function () {
+  this.timeout(120_000);
+  const grid = { lat: 9, lon: 16 };
+  let work: string;
+  let s3: LocalS3;
+  let runtime: RuntimeChild;
+
+  before(async () => {
+    work = await tempDir("runtime-late-stage");
+    await writeStandinModels(join(work, "models"), grid);
+    await writeFile(join(work, "models", "long"), "truncated"); // long.onnx is intact; its external weights are not
+    s3 = await startLocalS3({ buckets: [BUCKET] });
+    await put(s3, "input/late/fuxi_input.nc", await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT }));
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    await runtime.waitUntilReady();
+  });
+
+  after(async () => {
+    if (runtime) await runtime.stop("SIGTERM");
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("is healthy with only the first stage loaded, then fails the run naming the file when it reaches the broken stage", async () => {
+    assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("late", [1, 1, 1])));
+    assert.equal(response.status, 500, response.body);
+    assert.match(response.body, /cannot load model .*long\.onnx \(with its weights file long\)/);
+    assert.equal(await get(s3, "output/late/_SUCCESS"), undefined, "no manifest for a failed run");
+    assert.ok(await get(s3, "output/late/012.nc"), "the steps before the broken stage are kept for a retry");
+  });
+});
 
 describe("runtime server: scratch directory, unprivileged user", function () {
   this.timeout(120_000);

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 // onnxruntime-node is a runtime dependency only (runtime/node_modules).
 import * as ort from "../runtime/node_modules/onnxruntime-node";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import { leadHours, parseForecastRequest, RequestError, stageSchedule, stepFileName, transformJobName } from "../runtime/src/contract";
 import { ConfigError, readConfig } from "../runtime/src/config";
+import { bitsPerChannel, DEFAULT_BITROUND_BITS } from "../runtime/src/bitround-bits";
 import { requestFingerprint } from "../runtime/src/forecast";
 import { standinReferenceStep, stageConstants, STAGES, writeStandinModels } from "../tools/standin-model";
 import { tempDir } from "./support/runtime-harness";
@@ -133,7 +134,7 @@ describe("runtime: request validation", () => {
     ["cascadeSteps", [0, 0, 0], "cascadeSteps", /1 to 100/],
     ["cascadeSteps", [20, 20, 61], "cascadeSteps", /1 to 100/],
     ["outputFormat", "grib", "outputFormat", /netcdf4/],
-    ["compression", "zstd", "compression", /"none" or "gzip"/],
+    ["compression", "zstd", "compression", /"none", "gzip", "bitround"/],
     ["requestedAt", "yesterday", "requestedAt", /ISO 8601/],
     ["event", "x", "event", /must be an object/],
     ["extra", 1, "extra", /not a field/],
@@ -200,6 +201,8 @@ describe("runtime: configuration", () => {
       keepAllStages: false,
       intraOpThreads: undefined,
       stepsInFlight: 2,
+      encodeThreads: Math.max(2, availableParallelism() - 1),
+      bitroundBits: bitsPerChannel(DEFAULT_BITROUND_BITS),
       logLevel: "info",
       port: 8080,
     });
@@ -215,6 +218,20 @@ describe("runtime: configuration", () => {
     assert.throws(() => readConfig({ ...LANES_ENV, FUXI_INPUT_PREFIX: "input" }), /FUXI_INPUT_PREFIX: must be empty or end in "\/"/);
     assert.throws(() => readConfig({ ...LANES_ENV, FUXI_OUTPUT_PREFIX: "input/out/" }), /FUXI_OUTPUT_PREFIX: "input\/out\/" overlaps FUXI_INPUT_PREFIX/);
     assert.throws(() => readConfig({ ...LANES_ENV, FUXI_OUTPUT_PREFIX: "" }), /overlaps/);
+  });
+
+  it("reads FUXI_ENCODE_THREADS and FUXI_BITROUND_BITS, naming bad values", () => {
+    assert.equal(readConfig({ ...LANES_ENV, FUXI_ENCODE_THREADS: "7" }).encodeThreads, 7);
+    const bits = readConfig({ ...LANES_ENV, FUXI_BITROUND_BITS: "t=9, TP=5" }).bitroundBits;
+    assert.equal(bits.length, 70);
+    assert.equal(bits[13], 9); // t50
+    assert.equal(bits[25], 9); // t1000
+    assert.equal(bits[69], 5); // tp
+    assert.equal(bits[0], DEFAULT_BITROUND_BITS.z);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_BITROUND_BITS: "q=5" }), /FUXI_BITROUND_BITS: unknown variable "q"/);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_BITROUND_BITS: "t=0" }), /FUXI_BITROUND_BITS: t=0: float32 keeps 1 … 23 mantissa bits/);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_BITROUND_BITS: "t" }), /FUXI_BITROUND_BITS: entry "t" is not <variable>=<bits>/);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_ENCODE_THREADS: "0" }), /FUXI_ENCODE_THREADS: must be an integer from 1 to 64/);
   });
 
   it("refuses CPU unless FUXI_ALLOW_CPU=true", () => {

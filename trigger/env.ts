@@ -22,7 +22,7 @@ export interface TriggerConfig {
   jobNamePrefix: string;
   modelName: string;
   cascadeSteps: number[];
-  outputCompression: "none" | "gzip";
+  outputCompression: "none" | "gzip" | "bitround";
   instanceType: string;
   instanceCount: number;
   invocationTimeoutSeconds: number;
@@ -79,7 +79,7 @@ const schema = z.object({
     MODEL_NAME: matching("MODEL_NAME", SAGEMAKER_NAME_PATTERN, "MODEL_NAME must be a SageMaker model name"),
     CASCADE_STEPS: cascadeSteps,
     OUTPUT_COMPRESSION: z.enum(COMPRESSIONS, {
-      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : 'OUTPUT_COMPRESSION must be "none" or "gzip"'),
+      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : `OUTPUT_COMPRESSION must be one of ${COMPRESSIONS.map((c) => JSON.stringify(c)).join(", ")}`),
     }),
     TRANSFORM_INSTANCE_TYPE: matching(
       "TRANSFORM_INSTANCE_TYPE",

@@ -1,5 +1,6 @@
 // Runtime settings from the environment (docs/contract.md, "Runtime environment").
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
+import { bitsPerChannel, parseBitroundBits } from "./bitround-bits";
 import { join } from "node:path";
 import { BUCKET_NAME_PATTERN, isKeyPrefix, parseS3Uri, prefixesOverlap, RUNTIME_ENV, type RequestLanes } from "./contract";
 
@@ -17,6 +18,10 @@ export interface RuntimeConfig {
   keepAllStages: boolean;
   intraOpThreads: number | undefined;
   stepsInFlight: number;
+  /** Threads compressing gzip/bitround steps (default: every core but the one feeding the GPU, at least 2). */
+  encodeThreads: number;
+  /** Mantissa bits kept per channel with `compression: "bitround"`. */
+  bitroundBits: number[];
   logLevel: string;
   port: number;
 }
@@ -99,7 +104,17 @@ export function readConfig(env: Env): RuntimeConfig {
     keepAllStages: flag(env, RUNTIME_ENV.keepAllStages),
     intraOpThreads: integer(env, RUNTIME_ENV.intraOpThreads, 1, 1024),
     stepsInFlight: integer(env, RUNTIME_ENV.stepsInFlight, 1, 8) ?? 2,
+    encodeThreads: integer(env, RUNTIME_ENV.encodeThreads, 1, 64) ?? Math.max(2, availableParallelism() - 1),
+    bitroundBits: bitroundBitsOf(env),
     logLevel: env[RUNTIME_ENV.logLevel]?.trim() || "info",
     port: integer(env, RUNTIME_ENV.port, 1, 65535) ?? 8080,
   };
+}
+
+function bitroundBitsOf(env: Env): number[] {
+  try {
+    return bitsPerChannel(parseBitroundBits(env[RUNTIME_ENV.bitroundBits]));
+  } catch (error) {
+    throw new ConfigError(RUNTIME_ENV.bitroundBits, (error as Error).message);
+  }
 }

@@ -2,7 +2,7 @@
 // left, the cascade loop with encode and upload overlapping the next step, and the _SUCCESS manifest
 // written last.
 import { createHash } from "node:crypto";
-import { rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
@@ -39,6 +39,10 @@ export interface RunContext {
   models: ModelFile[];
   providers: string[];
   stepsInFlight: number;
+  /** Threads compressing gzip/bitround steps. */
+  encodeThreads: number;
+  /** Mantissa bits kept per channel with `compression: "bitround"` (part of the fingerprint). */
+  bitroundBits: number[];
   /** Local directory for the input and the step files in flight (h5wasm reads and writes real files). */
   scratchDir: string;
   log: Logger;
@@ -49,7 +53,7 @@ export interface RunContext {
 }
 
 /** Everything that determines the output bytes; equal fingerprints produce identical files. */
-export function requestFingerprint(request: ForecastRequest, inputETag: string, models: ModelFile[]): string {
+export function requestFingerprint(request: ForecastRequest, inputETag: string, models: ModelFile[], bitroundBits?: number[]): string {
   const identity = {
     input: request.input,
     inputETag,
@@ -57,6 +61,8 @@ export function requestFingerprint(request: ForecastRequest, inputETag: string, 
     outputFormat: request.outputFormat,
     compression: request.compression,
     models: models.map((m) => `${m.file}:${m.sha256}`),
+    // Only bitround output depends on the bits; other fingerprints stay as they were.
+    ...(request.compression === "bitround" ? { bitroundBits } : {}),
   };
   return createHash("sha256").update(JSON.stringify(identity)).digest("hex");
 }
@@ -146,7 +152,7 @@ export async function runForecast(context: RunContext, request: ForecastRequest)
   const inputHead = await headObject(s3, inputLocation);
   if (!inputHead) throw new InputFault(request.input, "object does not exist");
   const inputETag = inputHead.etag;
-  const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models);
+  const fingerprint = requestFingerprint(request, `${inputETag}:${inputHead.size}`, context.models, context.bitroundBits);
 
   const { exists: manifestExists, manifest: previous } = await readManifest(s3, manifestLocation);
   if (previous?.fingerprint === fingerprint) {
@@ -191,7 +197,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     input = await reader.readInput(inputPath, request.input, grid);
     await rm(inputPath, { force: true });
     const survey = await surveyOutput(s3, output, total, fingerprint);
-    finished = survey.finished;
+    // Bit-rounded files cannot rebuild the exact window, so a bitround run starts over (same bytes again).
+    finished = request.compression === "bitround" ? new Map() : survey.finished;
     resumeFrom = finished.size;
     // The manifest goes first, so the folder never looks complete while files are replaced; then
     // every file this request will not keep (other fingerprints, other step counts, _FAILED.json).
@@ -214,26 +221,26 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     records.push({ step, lead: leadHours(step), stage: STAGE_NAMES[schedule[step]], file: stepFileName(step), bytes, sha256, resumed: true });
   }
 
-  const encoder = new Codec();
+  const encoder = new Codec(context.encodeThreads);
   const inFlight = new Set<Promise<void>>();
   let pipelineError: unknown;
 
-  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs }: StepResult): Promise<void> => {
+  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs, sessionCreations }: StepResult): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
     const path = join(scratchDir, file);
     let encodeMs: number;
+    let bytes: number;
     let sha256: string;
     try {
       // The codec worker hashes the file it wrote (S3 metadata is sent before the body, so the hash comes first).
-      ({ ms: encodeMs, sha256 } = await encoder.writeStep(
-        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression },
+      ({ ms: encodeMs, bytes, sha256 } = await encoder.writeStep(
+        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression, bitroundBits: context.bitroundBits },
         path,
       ));
     } finally {
       engine.freeFrame(frameIndex);
     }
-    const bytes = (await stat(path)).size;
     const uploadStarted = performance.now();
     const metadata = { [STEP_METADATA.fingerprint]: fingerprint, [STEP_METADATA.sha256]: sha256 };
     await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
@@ -243,7 +250,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     records.push(record);
     logEvent(
       RUNTIME_LOG_EVENTS.stepDone,
-      { ...run, step, lead, stage: record.stage, file, bytes, sha256, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      { ...run, step, lead, stage: record.stage, file, bytes, sha256, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), sessionCreations, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
       "step done",
     );
   };

@@ -35,6 +35,8 @@ export const RUNTIME_ENV = {
   keepAllStages: "FUXI_KEEP_ALL_STAGES",
   intraOpThreads: "FUXI_INTRA_OP_THREADS",
   stepsInFlight: "FUXI_STEPS_IN_FLIGHT",
+  encodeThreads: "FUXI_ENCODE_THREADS",
+  bitroundBits: "FUXI_BITROUND_BITS",
   logLevel: "LOG_LEVEL",
   port: "SAGEMAKER_BIND_TO_PORT",
   s3ForcePathStyle: "S3_FORCE_PATH_STYLE",

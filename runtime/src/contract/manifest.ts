@@ -1,4 +1,5 @@
 // The run manifest `<outputPrefix><runId>/_SUCCESS` (version 1), written last by the runtime.
+import type { Compression } from "./request";
 
 export interface StepRecord {
   step: number;
@@ -27,7 +28,7 @@ export interface Manifest {
   outputPrefix: string;
   cascadeSteps: number[];
   outputFormat: "netcdf4";
-  compression: "none" | "gzip";
+  compression: Compression;
   steps: number;
   resumedFromStep: number;
   grid: { lat: number; lon: number };

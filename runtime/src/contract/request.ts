@@ -12,7 +12,7 @@ export interface ForecastRequest {
   outputPrefix: string;
   cascadeSteps: number[];
   outputFormat: "netcdf4";
-  compression: "none" | "gzip";
+  compression: Compression;
   requestedAt: string;
   event: {
     bucket: string;
@@ -26,7 +26,8 @@ export interface ForecastRequest {
 
 export const REQUEST_FIELDS = ["version", "jobName", "runId", "input", "outputPrefix", "cascadeSteps", "outputFormat", "compression", "requestedAt", "event"] as const;
 export const REQUEST_EVENT_FIELDS = ["bucket", "key", "versionId", "sequencer", "eventName", "eventTime"] as const;
-export const COMPRESSIONS = ["none", "gzip"] as const;
+export const COMPRESSIONS = ["none", "gzip", "bitround"] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 /** Where a stack's requests may read and write: its data bucket, input prefix and output prefix. */
 export interface RequestLanes {
@@ -122,7 +123,7 @@ export function parseForecastRequest(body: string, lanes: RequestLanes): Forecas
   const cascadeSteps = validateCascadeSteps(parsed.cascadeSteps);
   if (parsed.outputFormat !== "netcdf4") throw new RequestError("outputFormat", `must be "netcdf4", got ${JSON.stringify(parsed.outputFormat)}`);
   if (!COMPRESSIONS.includes(parsed.compression as (typeof COMPRESSIONS)[number])) {
-    throw new RequestError("compression", `must be "none" or "gzip", got ${JSON.stringify(parsed.compression)}`);
+    throw new RequestError("compression", `must be one of ${COMPRESSIONS.map((c) => JSON.stringify(c)).join(", ")}, got ${JSON.stringify(parsed.compression)}`);
   }
   const requestedAt = isoTime(parsed, "requestedAt");
 
