@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { bundleTriggerHandler } from "../trigger/bundle";
 import type { TriggerEnvName } from "../trigger/env";
 import type { AwsContext, Tags } from "./context";
-import { TriggerFunctionRole, type Prefixes } from "./roles";
+import { tlsOnlyPolicy, TriggerFunctionRole, type Prefixes } from "./roles";
 
 /** S3 key suffix that starts a run (docs/contract.md). */
 export const INPUT_MARKER_SUFFIX = "_SUCCESS";
@@ -48,7 +48,7 @@ export interface TriggerArgs {
   bucketName: pulumi.Input<string>;
   bucketArn: pulumi.Input<string>;
   modelName: pulumi.Input<string>;
-  sageMakerRoleArn: pulumi.Input<string>;
+  modelArn: pulumi.Input<string>;
   memoryMb: number;
   timeoutSeconds: number;
   reservedConcurrency: number;
@@ -81,13 +81,17 @@ export class Trigger extends pulumi.ComponentResource {
       messageRetentionSeconds: 14 * 24 * 3600,
       tags: args.tags,
     }, child);
+    new aws.sqs.QueuePolicy(`${name}-failures-tls-only`, {
+      queueUrl: failureQueue.url,
+      policy: pulumi.jsonStringify(tlsOnlyPolicy("sqs:*", failureQueue.arn)),
+    }, child);
     const role = new TriggerFunctionRole(`${name}-role`, {
       ctx: args.ctx,
       bucketName: args.bucketName,
       prefixes: args.settings.prefixes,
       jobNamePrefix: args.settings.jobNamePrefix,
-      modelName: args.modelName,
-      sageMakerRoleArn: args.sageMakerRoleArn,
+      modelArn: args.modelArn,
+      instanceType: args.settings.instanceType,
       logGroupArn: logGroup.arn,
       failureQueueArn: failureQueue.arn,
       tags: args.tags,
