@@ -93,7 +93,7 @@ describe("policy pack on the project's own stacks", function () {
         );
         const { violations } = await runPack(policies, regressed);
         const failed = new Set(violations.map((v) => v.policy));
-        for (const p of ["lambda-reserved-concurrency", "sagemaker-transform-gpu-instance", "iam-no-aws-managed-full-access"]) {
+        for (const p of ["lambda-reserved-concurrency", "sagemaker-transform-gpu-instance", "iam-no-broad-managed-policy"]) {
           assert.ok(failed.has(p), `${p} did not fire; got ${[...failed].join(", ")}`);
         }
       });
