@@ -52,7 +52,7 @@ export class DataBucket extends pulumi.ComponentResource {
     }
     this.managed = true;
     const child = { parent: this };
-    const bucket = new aws.s3.Bucket(name, { bucketPrefix: `${args.namePrefix}-data-`, forceDestroy: args.forceDestroy, tags: args.tags }, {
+    const bucket = new aws.s3.Bucket(name, { bucketPrefix: dataBucketPrefix(args.namePrefix), forceDestroy: args.forceDestroy, tags: args.tags }, {
       parent: this,
       protect: args.protect,
       retainOnDelete: args.retainOnDelete,
@@ -116,6 +116,11 @@ export class DataBucket extends pulumi.ComponentResource {
     this.bucketArn = bucket.arn;
     this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn });
   }
+}
+
+/** The provider appends 26 characters to a bucketPrefix and S3 allows 63: at most 37, so a long job-name prefix is cut. */
+export function dataBucketPrefix(namePrefix: string): string {
+  return `${namePrefix.slice(0, 31).replace(/-+$/, "")}-data-`;
 }
 
 /** Notification rules of an adopted bucket, as S3 reports them (aws.s3.getBucketNotification). */
