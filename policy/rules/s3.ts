@@ -122,6 +122,16 @@ export interface MultipartConfig {
   maxDaysAfterInitiation: number;
 }
 export const MULTIPART_DEFAULTS: MultipartConfig = { maxDaysAfterInitiation: 7 };
+const MULTIPART_CONFIG_SCHEMA = {
+  properties: {
+    maxDaysAfterInitiation: {
+      type: "integer" as const,
+      minimum: 1,
+      default: MULTIPART_DEFAULTS.maxDaysAfterInitiation,
+      description: "Largest accepted abortIncompleteMultipartUpload.daysAfterInitiation.",
+    },
+  },
+};
 
 function coversWholeBucket(rule: Record<string, any>): boolean {
   if (typeof rule.prefix === "string" && rule.prefix !== "") return false;
@@ -145,16 +155,7 @@ export const s3BucketAbortIncompleteMultipart: ResourceValidationPolicy = {
     "S3 lifecycle configurations hold an enabled rule, covering the whole bucket, that aborts incomplete multipart uploads (Batch Transform and the runtime upload with multipart).",
   enforcementLevel: "mandatory",
   severity: "medium",
-  configSchema: {
-    properties: {
-      maxDaysAfterInitiation: {
-        type: "integer",
-        minimum: 1,
-        default: MULTIPART_DEFAULTS.maxDaysAfterInitiation,
-        description: "Largest accepted abortIncompleteMultipartUpload.daysAfterInitiation.",
-      },
-    },
-  },
+  configSchema: MULTIPART_CONFIG_SCHEMA,
   remediationSteps: 'Add the rule {status: "Enabled", filter: {}, abortIncompleteMultipartUpload: {daysAfterInitiation: 1}}.',
   validateResource: (args, report) => {
     only(args, T.lifecycle);
@@ -196,16 +197,7 @@ export const s3BucketCompanions: StackValidationPolicy = {
     "Every S3 bucket in the stack, created or adopted (dataBucket.existingName reads the bucket and its settings), has encryption, a public access block, a TLS-only policy, versioning and a multipart-abort lifecycle rule.",
   enforcementLevel: "mandatory",
   severity: "high",
-  configSchema: {
-    properties: {
-      maxDaysAfterInitiation: {
-        type: "integer",
-        minimum: 1,
-        default: MULTIPART_DEFAULTS.maxDaysAfterInitiation,
-        description: "Largest accepted abortIncompleteMultipartUpload.daysAfterInitiation.",
-      },
-    },
-  },
+  configSchema: MULTIPART_CONFIG_SCHEMA,
   remediationSteps: "Create the missing aws.s3.Bucket* resource for the bucket (components/dataBucket.ts creates all five); for an adopted bucket, fix the bucket's own settings.",
   validateStack: (args, report: ReportViolation) => {
     const { maxDaysAfterInitiation } = { ...MULTIPART_DEFAULTS, ...args.getConfig<Partial<MultipartConfig>>() };
