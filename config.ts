@@ -80,16 +80,28 @@ export const stackConfigSchema = z.strictObject({
   /** Created by the stack (default) or an existing bucket adopted by name. */
   dataBucket: z
     .strictObject({
-      /** Use this existing bucket instead of creating one. Its policy, encryption and notifications stay the owner's job, except that the stack REPLACES its notification configuration. */
+      /**
+       * Use this existing bucket instead of creating one. The stack reads its settings (the
+       * policy pack checks them) and owns its notification configuration from then on.
+       */
       existingName: bucketName.optional(),
+      /**
+       * An adopted bucket's notification configuration is replaced by the stack's (S3 keeps
+       * one per bucket); preview fails while it holds rules the stack did not create, unless this is true.
+       */
+      replaceNotifications: bool().default(false),
       /** Let `pulumi destroy` delete a created bucket that still holds objects. */
       forceDestroy: bool().default(false),
+      /** Pulumi `protect`: no update or destroy may delete the created bucket until this is turned off. */
+      protect: bool().default(false),
+      /** Pulumi `retainOnDelete`: a destroy or replacement drops the bucket from the stack and leaves it in S3. Default: true unless forceDestroy. */
+      retainOnDelete: bool().optional(),
       /** Forecast request objects expire after this many days. */
       requestExpiryDays: int(1, 3650).default(30),
       /** Incomplete multipart uploads are aborted after this many days. */
       abortMultipartAfterDays: int(1, 365).default(2),
     })
-    .default({ forceDestroy: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
+    .default({ replaceNotifications: false, forceDestroy: false, protect: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
   prefixes: z
     .strictObject({
       input: keyPrefix.default("input/"),
@@ -194,7 +206,8 @@ export interface ModelArtifacts {
   kind: "prefix" | "archive";
 }
 
-export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image"> {
+export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image" | "dataBucket"> {
+  dataBucket: Parsed["dataBucket"] & { retainOnDelete: boolean };
   stack: string;
   region: string;
   model: ModelArtifacts;
@@ -333,6 +346,7 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
     region,
     model: { uri: c.model.artifacts, bucket: m.bucket, key: m.key, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
     transform: { ...c.transform, jobNamePrefix: jobPrefix },
+    dataBucket: { ...c.dataBucket, retainOnDelete: c.dataBucket.retainOnDelete ?? !c.dataBucket.forceDestroy },
     image: { ...c.image, baseImage: c.image.baseImage ?? defaultBaseImage(region) },
     secretKeys,
   };

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { readStackConfig } from "./config";
 import { Alerts } from "./components/alerts";
 import type { AwsContext } from "./components/context";
-import { DataBucket } from "./components/dataBucket";
+import { checkAdoptedNotifications, DataBucket } from "./components/dataBucket";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
 import { checkModelArtifacts } from "./components/modelArtifacts";
@@ -29,18 +29,27 @@ export = async () => {
   const base = cfg.transform.jobNamePrefix;
   const tags = { ...cfg.tags, "fuxi:stack": cfg.stack, "fuxi:project": pulumi.getProject() };
   const { prefixes } = cfg;
+  // Logical names do not contain the job-name prefix, so renaming it never deletes the bucket,
+  // the log groups or the alert subscriptions; the alias moves stacks deployed when they did.
+  const was = (component: string): pulumi.ComponentResourceOptions => ({ aliases: [{ name: `${base}-${component}` }] });
+  if (cfg.dataBucket.existingName !== undefined) {
+    await checkAdoptedNotifications(cfg.dataBucket.existingName, `${base}-`, cfg.dataBucket.replaceNotifications);
+  }
 
-  const data = new DataBucket(`${base}-data`, {
+  const data = new DataBucket("data", {
     ctx,
     existingName: cfg.dataBucket.existingName,
+    namePrefix: base,
     forceDestroy: cfg.dataBucket.forceDestroy,
+    protect: cfg.dataBucket.protect,
+    retainOnDelete: cfg.dataBucket.retainOnDelete,
     requestsPrefix: prefixes.requests,
     requestExpiryDays: cfg.dataBucket.requestExpiryDays,
     abortMultipartAfterDays: cfg.dataBucket.abortMultipartAfterDays,
     tags,
-  });
+  }, was("data"));
 
-  const image = new InferenceImage(`${base}-runtime`, {
+  const image = new InferenceImage("runtime", {
     repositoryName: `${base}-runtime`,
     context: join(__dirname, cfg.image.context),
     dockerfile: cfg.image.dockerfile,
@@ -49,9 +58,9 @@ export = async () => {
     keepImages: cfg.image.keepImages,
     forceDelete: cfg.image.forceDelete,
     tags,
-  });
+  }, was("runtime"));
 
-  const sageMakerRole = new SageMakerExecutionRole(`${base}-sagemaker`, {
+  const sageMakerRole = new SageMakerExecutionRole("sagemaker", {
     ctx,
     bucketName: data.bucketName,
     prefixes,
@@ -59,9 +68,10 @@ export = async () => {
     repositoryArn: image.repositoryArn,
     jobNamePrefix: base,
     tags,
-  });
+  }, was("sagemaker"));
 
-  const model = new ForecastModel(`${base}-model`, {
+  const model = new ForecastModel("model", {
+    namePrefix: base,
     imageUri: image.imageUri,
     executionRoleArn: sageMakerRole.roleArn,
     bucketName: data.bucketName,
@@ -69,9 +79,9 @@ export = async () => {
     model: cfg.model,
     runtime: cfg.runtime,
     tags,
-  }, { dependsOn: [sageMakerRole] });
+  }, { dependsOn: [sageMakerRole], ...was("model") });
 
-  const trigger = new Trigger(`${base}-trigger`, {
+  const trigger = new Trigger("trigger", {
     ctx,
     settings: {
       stack: cfg.stack,
@@ -89,16 +99,16 @@ export = async () => {
     bucketName: data.bucketName,
     bucketArn: data.bucketArn,
     modelName: model.modelName,
-    sageMakerRoleArn: sageMakerRole.roleArn,
+    modelArn: model.modelArn,
     memoryMb: cfg.lambda.memoryMb,
     timeoutSeconds: cfg.lambda.timeoutSeconds,
     reservedConcurrency: cfg.lambda.reservedConcurrency,
     logRetentionDays: cfg.lambda.logRetentionDays,
     tags,
-  });
+  }, was("trigger"));
 
   const alertsAreSecret = cfg.secretKeys.includes("alerts");
-  const alerts = new Alerts(`${base}-alerts`, {
+  const alerts = new Alerts("alerts", {
     ctx,
     namePrefix: base,
     jobNamePrefix: base,
@@ -106,7 +116,7 @@ export = async () => {
     failureQueueName: trigger.failureQueueName,
     emails: cfg.alerts.emails.map((e) => (alertsAreSecret ? pulumi.secret(e) : e)),
     tags,
-  });
+  }, was("alerts"));
 
   const inputUri = pulumi.interpolate`s3://${data.bucketName}/${prefixes.input}`;
   return {

@@ -42,6 +42,8 @@ export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSetting
 }
 
 export interface ForecastModelArgs {
+  /** Base of the model's physical name (`<namePrefix>-model-<random>`); a model is stateless, so a new prefix just replaces it. */
+  namePrefix: string;
   /** repository@sha256:digest */
   imageUri: pulumi.Input<string>;
   executionRoleArn: pulumi.Input<string>;
@@ -68,7 +70,7 @@ export class ForecastModel extends pulumi.ComponentResource {
       if (!/@sha256:[0-9a-f]{64}$/.test(uri)) throw new Error(`ForecastModel ${name}: image ${JSON.stringify(uri)} is not pinned by digest; expected repository@sha256:<64 hex>`);
       return uri;
     });
-    const model = new aws.sagemaker.Model(name, {
+    const model = new aws.sagemaker.Model(`${args.namePrefix}-model`, {
       executionRoleArn: args.executionRoleArn,
       primaryContainer: {
         image: imageUri,

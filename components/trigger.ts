@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { bundleTriggerHandler } from "../trigger/bundle";
 import { MARKER_NAME, type TriggerEnvName } from "../runtime/src/contract";
 import type { AwsContext, Tags } from "./context";
-import { TriggerFunctionRole, type Prefixes } from "./roles";
+import { tlsOnlyPolicy, TriggerFunctionRole, type Prefixes } from "./roles";
 
 export interface TriggerSettings {
   stack: string;
@@ -45,7 +45,7 @@ export interface TriggerArgs {
   bucketName: pulumi.Input<string>;
   bucketArn: pulumi.Input<string>;
   modelName: pulumi.Input<string>;
-  sageMakerRoleArn: pulumi.Input<string>;
+  modelArn: pulumi.Input<string>;
   memoryMb: number;
   timeoutSeconds: number;
   reservedConcurrency: number;
@@ -78,13 +78,17 @@ export class Trigger extends pulumi.ComponentResource {
       messageRetentionSeconds: 14 * 24 * 3600,
       tags: args.tags,
     }, child);
+    new aws.sqs.QueuePolicy(`${name}-failures-tls-only`, {
+      queueUrl: failureQueue.url,
+      policy: pulumi.jsonStringify(tlsOnlyPolicy("sqs:*", failureQueue.arn)),
+    }, child);
     const role = new TriggerFunctionRole(`${name}-role`, {
       ctx: args.ctx,
       bucketName: args.bucketName,
       prefixes: args.settings.prefixes,
       jobNamePrefix: args.settings.jobNamePrefix,
-      modelName: args.modelName,
-      sageMakerRoleArn: args.sageMakerRoleArn,
+      modelArn: args.modelArn,
+      instanceType: args.settings.instanceType,
       logGroupArn: logGroup.arn,
       failureQueueArn: failureQueue.arn,
       tags: args.tags,

@@ -7,15 +7,17 @@ import type { Policies } from "@pulumi/policy";
 import { ecrPolicies } from "./rules/ecr";
 import { iamPolicies } from "./rules/iam";
 import { lambdaPolicies } from "./rules/lambda";
+import { messagingPolicies } from "./rules/messaging";
 import { s3Policies } from "./rules/s3";
 import { sagemakerPolicies } from "./rules/sagemaker";
 import { requiredTags } from "./rules/tags";
 
-export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...sagemakerPolicies, requiredTags];
+export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...messagingPolicies, ...sagemakerPolicies, requiredTags];
 
 export * from "./rules/ecr";
 export * from "./rules/iam";
 export * from "./rules/lambda";
+export * from "./rules/messaging";
 export * from "./rules/s3";
 export * from "./rules/sagemaker";
 export * from "./rules/tags";

@@ -43,7 +43,9 @@ describe("stack config (config.ts)", () => {
     assert.equal(cfg.transform.instanceType, "ml.g5.2xlarge");
     assert.equal(cfg.model.kind, "archive");
     assert.equal(cfg.model.key, "fuxi/v1.tar.gz");
-    assert.deepEqual(cfg.alerts.emails, ["forecast-oncall@example.com"]);
+    assert.deepEqual(cfg.alerts.emails, [], "alert addresses are personal data: set them as a secret, never in the committed file");
+    assert.equal(cfg.dataBucket.protect, true);
+    assert.equal(cfg.dataBucket.retainOnDelete, true);
   });
 
   it("defaults everything but the model artifacts", () => {

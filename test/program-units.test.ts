@@ -73,9 +73,18 @@ describe("policy builders (components/roles.ts)", () => {
     assert.deepEqual(lists.map((s) => s.Resource), ["arn:aws-cn:s3:::data"]);
   });
 
-  it("lower-cases SageMaker names inside ARNs", () => {
-    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelName: "Fuxi-Model-1", sageMakerRoleArn: "r", logGroupArn: "l", failureQueueArn: "q" });
-    assert.equal(doc.Statement.find((s) => s.Sid === "UseForecastModel")!.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-model-1");
+  it("trigger: jobs only on the stack's model and instance type, named by the lower-cased prefix", () => {
+    const modelArn = "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-dev-model-1";
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "Fuxi-Dev", modelArn, instanceType: "ml.g5.2xlarge", logGroupArn: "l", failureQueueArn: "q" });
+    const start = doc.Statement.find((s) => s.Sid === "StartTransformJobsOnTheModel")!;
+    assert.deepEqual(start.Action, ["sagemaker:CreateTransformJob"]);
+    assert.equal(start.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:transform-job/fuxi-dev-*");
+    assert.deepEqual(start.Condition, {
+      ArnEquals: { "sagemaker:ModelArn": modelArn },
+      "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": ["ml.g5.2xlarge"] },
+      Null: { "sagemaker:InstanceTypes": "false" },
+    });
+    assert.ok(!doc.Statement.some((s) => s.Action.includes("iam:PassRole") || s.Action.includes("sagemaker:DescribeTransformJob")));
   });
 });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { readConfig as readRuntimeEnv } from "../runtime/src/config";
 import { TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
 import { readTriggerEnv } from "../trigger/env";
-import { MockProgramError, runProgramUnderMocks, type MockedResource, type MockRunResult } from "../tools/mock-program";
+import { MockProgramError, runProgramUnderMocks, wellKeptBucket, type MockedResource, type MockRunResult } from "../tools/mock-program";
 
 const ACCOUNT = "123456789012";
 
@@ -23,6 +23,7 @@ function run(options: Parameters<typeof runProgramUnderMocks>[0]): Promise<MockR
 
 /** Resource types and how many of each one stack has (alert e-mail subscriptions vary). */
 function expectedCounts(emails: number, createsBucket = true): Record<string, number> {
+  // An adopted bucket is read, not created: the bucket and the five settings the pack checks.
   return {
     "pulumi:pulumi:Stack": 1,
     "fuxi:storage:DataBucket": 1,
@@ -42,7 +43,14 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
           "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
           "aws:s3/bucketPolicy:BucketPolicy": 1,
         }
-      : {}),
+      : {
+          "aws:s3/bucket:Bucket": 1,
+          "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+          "aws:s3/bucketVersioning:BucketVersioning": 1,
+          "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
+          "aws:s3/bucketPolicy:BucketPolicy": 1,
+        }),
     "aws:ecr/repository:Repository": 1,
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
     "docker:index/image:Image": 1,
@@ -51,6 +59,8 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
     "aws:sagemaker/model:Model": 1,
     "aws:cloudwatch/logGroup:LogGroup": 1,
     "aws:sqs/queue:Queue": 1,
+    "aws:sqs/queuePolicy:QueuePolicy": 1,
+    "aws:kms/key:Key": 1,
     "aws:lambda/function:Function": 1,
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
     "aws:lambda/permission:Permission": 1,
@@ -66,7 +76,7 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
 
 const all = (r: MockRunResult, type: string) => r.resources.filter((x) => x.type === type);
 function one(r: MockRunResult, type: string, nameEndsWith = ""): MockedResource {
-  const found = all(r, type).filter((x) => x.name.endsWith(nameEndsWith));
+  const found = all(r, type).filter((x) => x.name.endsWith(nameEndsWith) || x.name === nameEndsWith.replace(/^-/, ""));
   assert.equal(found.length, 1, `expected one ${type} named *${nameEndsWith}, found ${found.map((x) => x.name).join(", ") || "none"}`);
   return found[0]!;
 }
@@ -241,30 +251,31 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       }
       assert.deepEqual(grants(policyOf("-trigger-role")), {
         "s3:ListBucket": [bucketArn()],
-        "s3:GetObject": [objectArn(data, `${p.input}*`), objectArn(data, `${p.requests}*`)].sort(),
+        "s3:GetObject": [objectArn(data, `${p.requests}*`)],
         "s3:PutObject": [objectArn(data, `${p.output}*/_FAILED.json`), objectArn(data, `${p.requests}*`)].sort(),
       });
     });
 
-    it("IAM: the Lambda starts only this stack's jobs on this model, and passes only the SageMaker role to SageMaker", () => {
+    it("IAM: the Lambda starts only this stack's jobs, on this model and instance type, and passes no role", () => {
       const stmts = policyOf("-trigger-role");
       const regional = `arn:${e.partition}:sagemaker:${e.region}:${ACCOUNT}`;
-      const jobs = stmts.find((s) => s.Sid === "StartTransformJobs")!;
-      assert.deepEqual(list(jobs.Action).sort(), ["sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob"]);
+      const jobs = stmts.find((s) => s.Sid === "StartTransformJobsOnTheModel")!;
+      assert.deepEqual(list(jobs.Action), ["sagemaker:CreateTransformJob"]);
       assert.equal(jobs.Resource, `${regional}:transform-job/${prefix}-*`);
-      const model = stmts.find((s) => s.Sid === "UseForecastModel")!;
-      assert.equal(model.Resource, `${regional}:model/${r.outputs.modelName}`);
-      const pass = stmts.filter((s) => list(s.Action).includes("iam:PassRole"));
-      assert.equal(pass.length, 1);
-      assert.deepEqual(list(pass[0]!.Action), ["iam:PassRole"]);
-      assert.equal(pass[0]!.Resource, sageMakerRoleArn());
-      assert.deepEqual(pass[0]!.Condition, { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } });
+      assert.deepEqual(jobs.Condition, {
+        ArnEquals: { "sagemaker:ModelArn": `${regional}:model/${String(r.outputs.modelName).toLowerCase()}` },
+        "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": [e.instanceType] },
+        Null: { "sagemaker:InstanceTypes": "false" },
+      });
+      const tags = stmts.find((s) => s.Sid === "TagNewTransformJobs")!;
+      assert.deepEqual(list(tags.Action), ["sagemaker:AddTags"]);
+      assert.equal(tags.Resource, jobs.Resource);
       const logs = stmts.find((s) => list(s.Action).includes("logs:PutLogEvents"))!;
       assert.equal(logs.Resource, `arn:${e.partition}:logs:${e.region}:${ACCOUNT}:log-group:/aws/lambda/${prefix}-trigger:*`);
       const queue = stmts.find((s) => list(s.Action).includes("sqs:SendMessage"))!;
       assert.equal(queue.Resource, `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${prefix}-trigger-failures`);
       const actions = stmts.flatMap((s) => list(s.Action)).sort();
-      assert.deepEqual([...new Set(actions)], ["iam:PassRole", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sqs:SendMessage"]);
+      assert.deepEqual([...new Set(actions)], ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sqs:SendMessage"]);
     });
 
     it("IAM: SageMaker pulls only this repository and logs only this stack's job streams", () => {
@@ -402,9 +413,12 @@ const PROD: Expect = {
   cascadeSteps: [20, 20, 20], instanceType: "ml.g5.2xlarge", emails: ["forecast-oncall@example.com"],
 };
 
+/** Pulumi.prod.yaml holds no addresses (personal data); a real prod stack sets them with `pulumi config set --secret`. */
+const PROD_WITH_SECRET_ALERTS = { stack: "prod" as const, config: { "fuxi:alerts": { emails: PROD.emails } }, secretKeys: ["fuxi:alerts"] };
+
 describe("Pulumi program under mocks", () => {
   checkStack("dev stack (Pulumi.dev.yaml, aws-cn)", () => run({ stack: "dev" }), DEV);
-  checkStack("prod stack (Pulumi.prod.yaml, aws-cn, alerts stored as a secret)", () => run({ stack: "prod", secretKeys: ["fuxi:alerts"] }), PROD);
+  checkStack("prod stack (Pulumi.prod.yaml, aws-cn, alerts stored as a secret)", () => run(PROD_WITH_SECRET_ALERTS), PROD);
   checkStack("dev stack in a global region (us-east-1, custom prefixes)", () => run({
     stack: "dev",
     region: "us-east-1",
@@ -413,17 +427,18 @@ describe("Pulumi program under mocks", () => {
 
   it("keeps alert e-mails secret when fuxi:alerts is a secret", async function () {
     this.timeout(120_000);
-    const r = await run({ stack: "prod", secretKeys: ["fuxi:alerts"] });
+    const r = await run(PROD_WITH_SECRET_ALERTS);
     const subs = all(r, "aws:sns/topicSubscription:TopicSubscription");
     assert.equal(subs.length, 1);
     assert.deepEqual(subs[0]!.secretInputs, ["endpoint"]);
-    const plain = await runProgramUnderMocks({ stack: "prod" });
+    const plain = await runProgramUnderMocks({ ...PROD_WITH_SECRET_ALERTS, secretKeys: [] });
     assert.deepEqual(all(plain, "aws:sns/topicSubscription:TopicSubscription")[0]!.secretInputs, []);
   });
 
   it("adopts an existing data bucket without creating or reconfiguring one", async function () {
     this.timeout(120_000);
-    const r = await runProgramUnderMocks({ stack: "dev", config: { "fuxi:dataBucket": { existingName: "team-fuxi-data" } } });
+    const r = await runProgramUnderMocks({ stack: "dev", config: { "fuxi:dataBucket": { existingName: "team-fuxi-data" } }, existingBuckets: { "team-fuxi-data": wellKeptBucket("team-fuxi-data") } });
+    assert.ok(all(r, "aws:s3/bucket:Bucket").every((b) => b.external), "the adopted bucket is read, never created");
     const counts: Record<string, number> = {};
     for (const x of r.resources) counts[x.type] = (counts[x.type] ?? 0) + 1;
     assert.deepEqual(counts, expectedCounts(0, false));

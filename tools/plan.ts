@@ -162,6 +162,12 @@ export function renderPlan(stack: PlanStack, result: MockRunResult): string {
       .sort();
     if (deps.length > 0) lines.push(`- depends on: ${deps.join(", ")}`);
     if (r.provider) lines.push(`- provider: \`${scrub(r.provider.split("::").at(-2) ?? r.provider)}\``);
+    const o = r.options;
+    const safety = o ? [o.protect && "protect", o.retainOnDelete && "retainOnDelete", o.ignoreChanges.length > 0 && `ignoreChanges ${o.ignoreChanges.join(", ")}`].filter(Boolean) : [];
+    if (safety.length > 0) lines.push(`- options: ${safety.join("; ")}`);
+    const aliases = (o?.aliases ?? []).filter((a) => a.startsWith("name="));
+    if (aliases.length > 0) lines.push(`- aliases: ${aliases.map((a) => `\`${a.replace(/^name=/, "").split(" ")[0]}\``).join(", ")}`);
+    if (r.external) lines.push("- read, not managed (an existing resource)");
     const inputs = renderValue(maskSecrets(r.inputs, r.secretInputs), scrub) as Record<string, unknown>;
     if (Object.keys(inputs).length > 0) {
       if (lines.at(-1) !== "") lines.push("");

@@ -25,4 +25,10 @@ export const T = {
   lambdaEventInvokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   sagemakerModel: "aws:sagemaker/model:Model",
+  sqsQueue: "aws:sqs/queue:Queue",
+  sqsQueuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
+  snsTopic: "aws:sns/topic:Topic",
+  snsTopicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+  kmsKey: "aws:kms/key:Key",
+  lambdaEventSourceMapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
 } as const;
