@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
+import { BUCKET_NAME_PATTERN, cascadeStepsFault, COMPRESSIONS, JOB_NAME_PREFIX_MAX_LENGTH, MAX_TOTAL_STEPS, parseS3Uri, prefixesOverlap } from "./runtime/src/contract";
 
 export const CONFIG_NAMESPACE = "fuxi";
 
@@ -51,13 +52,12 @@ const keyPrefix = z
     error: "has characters outside S3's safe set; expected letters, digits and !-_.*'()/",
   });
 
-const S3_BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const bucketName = z
   .string({ error: "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens" })
-  .regex(S3_BUCKET_NAME, "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens");
+  .regex(BUCKET_NAME_PATTERN, "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens")
+  // S3's rules beyond the pattern the rest of the pipeline checks: no "xn--" prefix, no "..".
+  .refine((name) => !name.startsWith("xn--") && !name.includes(".."), { error: 'is not a bucket name; expected no "xn--" prefix and no ".."' });
 
-/** s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz. */
-const MODEL_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 
 /**
  * Job-name prefix. Lowercase only, although SageMaker job names allow upper
@@ -66,15 +66,15 @@ const MODEL_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
  */
 const jobNamePrefix = z
   .string({ error: "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens" })
-  .max(40, "is too long; expected at most 40 characters (job names are at most 63)")
+  .max(JOB_NAME_PREFIX_MAX_LENGTH, `is too long; expected at most ${JOB_NAME_PREFIX_MAX_LENGTH} characters (job names are at most 63)`)
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens, starting and ending with a letter or digit");
 
 const cascadeSteps = z
-  .array(int(0, 100), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
-  .min(1, "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]")
-  .max(3, "has more than 3 stages; expected 1 to 3 integers (short, medium, long)")
-  .refine((s) => s.slice(0, -1).every((n) => n <= 20), { error: "runs an earlier stage past 20 steps; expected every stage but the last to be at most 20" })
-  .refine((s) => { const sum = s.reduce((a, b) => a + b, 0); return sum >= 1 && sum <= 100; }, { error: "has a total outside 1-100 steps; expected a sum from 1 to 100" });
+  .array(int(0, MAX_TOTAL_STEPS), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
+  .superRefine((steps, ctx) => {
+    const fault = cascadeStepsFault(steps);
+    if (fault) ctx.addIssue({ code: "custom", message: fault.at === undefined ? fault.fault : `has stage ${fault.at + 1} that ${fault.fault}` });
+  });
 
 export const stackConfigSchema = z.strictObject({
   /** Created by the stack (default) or an existing bucket adopted by name. */
@@ -114,13 +114,13 @@ export const stackConfigSchema = z.strictObject({
     /** s3://bucket/prefix/ holding short.onnx, short, medium.onnx, medium, long.onnx, long; or s3://bucket/key.tar.gz of the same six files. */
     artifacts: z
       .string({ error: "is required; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz" })
-      .regex(MODEL_URI, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
+      .refine((u) => { const l = parseS3Uri(u); return l !== undefined && BUCKET_NAME_PATTERN.test(l.bucket) && l.key !== ""; }, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
       .refine((u) => u.endsWith("/") || u.endsWith(".tar.gz"), { error: 'is neither a prefix nor an archive; expected a URI ending in "/" or ".tar.gz"' }),
   }, { error: "is required; expected an object with artifacts: s3://bucket/prefix/ or s3://bucket/key.tar.gz" }),
   forecast: z
     .strictObject({
       cascadeSteps: cascadeSteps.default([20, 20, 20]),
-      compression: oneOf(["none", "gzip"]).default("none"),
+      compression: oneOf(COMPRESSIONS).default("none"),
     })
     .default({ cascadeSteps: [20, 20, 20], compression: "none" }),
   transform: z
@@ -263,10 +263,7 @@ function keyPath(path: readonly PropertyKey[]): string {
   return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join("")}`;
 }
 
-/** A prefix overlaps another when one starts with the other ("" overlaps everything). */
-export function prefixesOverlap(a: string, b: string): boolean {
-  return a.startsWith(b) || b.startsWith(a);
-}
+
 
 /**
  * Validate and default the stack config.
@@ -342,12 +339,12 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
   }
   if (problems.length) throw new StackConfigError(problems);
 
-  const m = MODEL_URI.exec(c.model.artifacts)!;
+  const m = parseS3Uri(c.model.artifacts)!;
   return {
     ...c,
     stack: opts.stack,
     region,
-    model: { uri: c.model.artifacts, bucket: m[1]!, key: m[2]!, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
+    model: { uri: c.model.artifacts, bucket: m.bucket, key: m.key, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
     transform: { ...c.transform, jobNamePrefix: jobPrefix },
     dataBucket: { ...c.dataBucket, retainOnDelete: c.dataBucket.retainOnDelete ?? !c.dataBucket.forceDestroy },
     image: { ...c.image, baseImage: c.image.baseImage ?? defaultBaseImage(region) },

@@ -12,6 +12,7 @@ import type { AwsContext } from "./components/context";
 import { checkAdoptedNotifications, DataBucket } from "./components/dataBucket";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
+import { checkModelArtifacts } from "./components/modelArtifacts";
 import { partitionFacts } from "./components/partition";
 import { SageMakerExecutionRole } from "./components/roles";
 import { Trigger } from "./components/trigger";
@@ -23,6 +24,7 @@ async function awsContext(): Promise<AwsContext> {
 
 export = async () => {
   const cfg = readStackConfig();
+  await checkModelArtifacts(cfg.model);
   const ctx = await awsContext();
   const base = cfg.transform.jobNamePrefix;
   const tags = { ...cfg.tags, "fuxi:stack": cfg.stack, "fuxi:project": pulumi.getProject() };
@@ -72,6 +74,8 @@ export = async () => {
     namePrefix: base,
     imageUri: image.imageUri,
     executionRoleArn: sageMakerRole.roleArn,
+    bucketName: data.bucketName,
+    prefixes,
     model: cfg.model,
     runtime: cfg.runtime,
     tags,

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
-import type { Manifest } from "../runtime/src/forecast";
+import { RUNTIME_LOG_EVENTS, runtimeLogEvent, type Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 721, lon: 1440 };
@@ -67,11 +67,11 @@ async function main(): Promise<void> {
 
     const computed = manifest.files.filter((f) => !f.resumed);
     const sumRun = computed.reduce((a, f) => a + (f.runMs ?? 0), 0);
-    const stepLogs = runtime.logs.filter((l) => l.msg === "step done") as Array<{ step: number; time: string }>;
+    const stepLogs = runtime.logs.map((l) => runtimeLogEvent(l, RUNTIME_LOG_EVENTS.stepDone)).filter((l) => l !== undefined);
     // Flat in step count: the highest RSS sampled while the first half of the steps ran vs. while the
-    // second half ran (a step's "step done" line is logged when its upload has finished).
+    // second half ran (a step's step.done event is logged when its upload has finished).
     const half = Math.floor(steps / 2);
-    const doneAt = (step: number) => Date.parse(stepLogs.find((l) => l.step === step)!.time);
+    const doneAt = (step: number) => Date.parse(stepLogs.find((l) => l.step === step)!.time!);
     const loopStart = Date.parse(manifest.finishedAt) - manifest.stepLoopMs;
     const peakBetween = (from: number, to: number) => Math.max(...samples.filter((x) => x.at >= from && x.at <= to).map((x) => x.rssMb));
     const peakSampled = Math.max(...samples.map((x) => x.rssMb));

@@ -78,11 +78,12 @@ export function sageMakerExecutionPolicy(p: {
       Resource: s3Arn(part, bucket, `${prefixes.output}*`),
     },
     {
-      // Only a stale run manifest is ever deleted (before its steps are replaced).
-      Sid: "DeleteStaleManifest",
+      // A run removes what earlier requests left in its output folder (manifest first, then step
+      // files of other fingerprints, an old _FAILED.json): docs/contract.md, "No stale files".
+      Sid: "DeleteStaleOutput",
       Effect: "Allow",
       Action: ["s3:DeleteObject"],
-      Resource: s3Arn(part, bucket, `${prefixes.output}*/_SUCCESS`),
+      Resource: s3Arn(part, bucket, `${prefixes.output}*`),
     },
     {
       // Unconditioned on the one bucket: the runtime asks for a manifest that may not

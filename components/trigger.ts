@@ -1,12 +1,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleTriggerHandler } from "../trigger/bundle";
-import type { TriggerEnvName } from "../trigger/env";
+import { MARKER_NAME, type TriggerEnvName } from "../runtime/src/contract";
 import type { AwsContext, Tags } from "./context";
 import { tlsOnlyPolicy, TriggerFunctionRole, type Prefixes } from "./roles";
-
-/** S3 key suffix that starts a run (docs/contract.md). */
-export const INPUT_MARKER_SUFFIX = "_SUCCESS";
 
 export interface TriggerSettings {
   stack: string;
@@ -100,7 +97,7 @@ export class Trigger extends pulumi.ComponentResource {
     const code = bundleTriggerHandler().then(({ code }) => new pulumi.asset.AssetArchive({ "index.js": new pulumi.asset.StringAsset(code) }));
     const fn = new aws.lambda.Function(`${name}-function`, {
       name: args.functionName,
-      description: `Starts FuXi Batch Transform jobs for s3 ${args.settings.prefixes.input}*/${INPUT_MARKER_SUFFIX}`,
+      description: `Starts FuXi Batch Transform jobs for s3 ${args.settings.prefixes.input}*/${MARKER_NAME}`,
       runtime: aws.lambda.Runtime.NodeJS22dX,
       handler: "index.handler",
       code,
@@ -140,7 +137,7 @@ export class Trigger extends pulumi.ComponentResource {
         lambdaFunctionArn: fn.arn,
         events: ["s3:ObjectCreated:*"],
         filterPrefix: args.settings.prefixes.input,
-        filterSuffix: INPUT_MARKER_SUFFIX,
+        filterSuffix: MARKER_NAME,
       }],
     }, { parent: this, dependsOn: [permission] });
 

@@ -1,15 +1,18 @@
 /** `npm start [-- flags]`: the whole pipeline on this machine. See docs/local-run.md. */
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cascadeStepsFault } from "../runtime/src/contract";
 import { SingleBar, Presets } from "cli-progress";
 import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, type PipelineEvent } from "./pipeline";
 import { parseLeads } from "./quicklook-cli";
 import { loadLocalStack } from "./stack-settings";
+import { buildLocalImage, DockerUnavailableError, type BuiltImage } from "../tools/runtime-image";
 
 const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [--full | --grid 181x360]
                   [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
-                  [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]`;
+                  [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]
+                  [--container]   (the runtime in the image of \`npm run image:local\`, CPU)`;
 
 export interface CliOptions {
   initTime: Date;
@@ -21,6 +24,8 @@ export interface CliOptions {
   stack: string;
   workDir?: string;
   leads: number[] | false;
+  /** Run the runtime in the local CPU image instead of a Node process. */
+  container: boolean;
 }
 
 /** Parses the flags; throws an Error naming the flag and the fault. */
@@ -40,6 +45,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
       workdir: { type: "string" },
       leads: { type: "string" },
       "no-quicklook": { type: "boolean", default: false },
+      container: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -51,8 +57,10 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     throw new Error(`--init must be YYYYMMDDHH with HH one of 00, 06, 12, 18 (a valid UTC date), got ${JSON.stringify(values.init)}`);
   let cascadeSteps: number[] | undefined;
   if (values.steps !== undefined) {
-    if (!/^\d+(,\d+){0,2}$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
+    if (!/^\d+(,\d+)*$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
     cascadeSteps = values.steps.split(",").map(Number);
+    const fault = cascadeStepsFault(cascadeSteps);
+    if (fault) throw new Error(`--steps ${JSON.stringify(values.steps)}: ${fault.at === undefined ? "" : `entry ${fault.at + 1} `}${fault.fault} (e.g. 20 or 20,20,20)`);
   }
   if (values.full && values.grid) throw new Error("--full and --grid cannot be combined");
   let grid = values.full || (values.input && !values.grid) ? FULL_GRID : REDUCED_GRID;
@@ -68,6 +76,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     const names = values.providers.split(",");
     if (names.length === 0 || names.some((n) => n !== "cuda" && n !== "cpu")) throw new Error(`--providers must list cuda and/or cpu, got ${JSON.stringify(values.providers)}`);
     providers = names as ("cuda" | "cpu")[];
+    if (values.container && providers.includes("cuda")) throw new Error("--container runs the local image, the CPU variant: --providers must be cpu");
   }
   return {
     initTime,
@@ -79,6 +88,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     stack: values.stack,
     workDir: values.workdir && resolve(values.workdir),
     leads: values["no-quicklook"] ? false : values.leads ? parseLeads(values.leads) : [24, 120, 240, 360],
+    container: values.container,
   };
 }
 
@@ -105,7 +115,7 @@ async function main() {
     return;
   }
   const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps });
-  const providers = cli.providers ?? defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu());
+  const providers = cli.providers ?? (cli.container ? ["cpu"] : defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu()));
   const runId = runIdFor(cli.initTime);
   const workDir = cli.workDir ?? resolve("local-run", `${runId}-${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`);
   const steps = stack.config.forecast.cascadeSteps;
@@ -116,6 +126,19 @@ async function main() {
   console.log(`  models    ${cli.modelsDir ?? "stand-in ONNX models (simple arithmetic, NOT FuXi: the maps are not a forecast)"}`);
   if (cli.modelsDir && !providers.includes("cuda")) console.log("  warning   no NVIDIA GPU found: running the real FuXi models on CPU is very slow");
   console.log(`  workdir   ${workDir}`);
+
+  let containerImage: BuiltImage | undefined;
+  if (cli.container) {
+    try {
+      mkdirSync(join(workDir, "logs"), { recursive: true });
+      containerImage = await buildLocalImage({ log: join(workDir, "logs", "image-build.log"), progress: (line) => console.log(`  image     ${line}`) });
+    } catch (error) {
+      console.error(`\nlocal run failed: ${(error as Error).message}`);
+      process.exitCode = error instanceof DockerUnavailableError ? 69 : 1;
+      return;
+    }
+    console.log(`  runtime   container ${containerImage.tag} (${containerImage.id.slice(0, 19)}…), built in ${containerImage.seconds.toFixed(1)} s: docker run … serve`);
+  }
 
   const bar = new SingleBar({ format: "  forecast  |{bar}| {value}/{total} steps  +{lead} h {stage}  {duration_formatted}  ETA {eta_formatted}", hideCursor: true, etaBuffer: 5, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
   let barStarted = false;
@@ -146,6 +169,7 @@ async function main() {
       modelsDir: cli.modelsDir,
       inputFile: cli.inputFile,
       providers,
+      containerImage,
       quicklookLeads: cli.leads,
       onEvent,
     });

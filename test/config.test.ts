@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { defaultBaseImage, parseStackConfig, prefixesOverlap, StackConfigError } from "../config";
+import { defaultBaseImage, parseStackConfig, StackConfigError } from "../config";
+import { prefixesOverlap } from "../runtime/src/contract";
 import { stackConfig } from "../tools/mock-program-mocks";
 
 const MODEL = JSON.stringify({ artifacts: "s3://fuxi-weights/fuxi/" });
@@ -91,8 +92,8 @@ describe("stack config (config.ts)", () => {
     { what: "model artifacts that are neither prefix nor archive", overrides: { "fuxi:model": { artifacts: "s3://fuxi-weights/fuxi/short.onnx" } }, key: "fuxi:model.artifacts", says: /is neither a prefix nor an archive/ },
     { what: "model artifacts that are not S3", overrides: { "fuxi:model": { artifacts: "https://example.com/fuxi.tar.gz" } }, key: "fuxi:model.artifacts", says: /is not an S3 URI/ },
     { what: "missing model artifacts", overrides: { "fuxi:model": null }, key: "fuxi:model", says: /\(missing\) is required/ },
-    { what: "an earlier cascade stage over 20 steps", overrides: { "fuxi:forecast": { cascadeSteps: [25, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /\[25,20\] runs an earlier stage past 20 steps/ },
-    { what: "a cascade of 4 stages", overrides: { "fuxi:forecast": { cascadeSteps: [20, 20, 20, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /has more than 3 stages/ },
+    { what: "an earlier cascade stage over 20 steps", overrides: { "fuxi:forecast": { cascadeSteps: [25, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /\[25,20\] has stage 1 that runs 25 steps; only the last stage may run more than 20/ },
+    { what: "a cascade of 4 stages", overrides: { "fuxi:forecast": { cascadeSteps: [20, 20, 20, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /has 4 stages; expected 1 to 3/ },
     { what: "an unknown compression", overrides: { "fuxi:forecast": { compression: "zstd" } }, key: "fuxi:forecast.compression", says: /"zstd" is not allowed; expected one of none, gzip/ },
     { what: "a log retention CloudWatch rejects", overrides: { "fuxi:lambda": { logRetentionDays: 31 } }, key: "fuxi:lambda.logRetentionDays", says: /31 is not a retention CloudWatch accepts/ },
     { what: "a non-linux/amd64 platform", overrides: { "fuxi:image": { platform: "linux/arm64" } }, key: "fuxi:image.platform", says: /"linux\/arm64" is not supported; expected linux\/amd64/ },

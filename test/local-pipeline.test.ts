@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { PNG } from "pngjs";
 import { readForecastStep } from "../runtime/src/netcdf";
-import { stageSchedule, STAGE_NAMES } from "../runtime/src/cascade";
+import { stageSchedule, STAGE_NAMES } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import { syntheticFuxiInput, writeFuxiInputNetcdf4 } from "../tools/fuxi-input-file";
 import { standinReferenceStep, writeStandinModels } from "../tools/standin-model";
@@ -97,7 +97,7 @@ describe("local pipeline end to end (npm start on a tiny grid, real trigger and 
       "import sys, json, xarray as xr, numpy as np",
       "da = xr.open_dataarray(sys.argv[1])",
       "print(json.dumps({'dims': list(da.dims), 'shape': list(da.shape), 'time': str(da.time.values[0])[:19],",
-      "  'step': int(da.step.values[0] / np.timedelta64(1, 'h')), 'level65': str(da.level.values[65]),",
+      "  'step': int(da.sel(step=int(da.step.values[0])).step), 'level65': str(da.level.values[65]),",
       "  't2m': float(da.sel(level='t2m').values[0, 0, 9, 0])}))",
     ].join("\n");
     const seen = JSON.parse(execFileSync("/usr/bin/python3", ["-c", script, join(result.outputFolder, "024.nc")], { encoding: "utf8" }));

@@ -10,6 +10,7 @@ import { arn, partitionFacts, partitionOfRegion, s3Arn } from "../components/par
 import { sageMakerExecutionPolicy, triggerFunctionPolicy } from "../components/roles";
 import { triggerEnvironment } from "../components/trigger";
 import { readTriggerEnv } from "../trigger/env";
+import { readConfig } from "../runtime/src/config";
 import { createMocks, plainInputs } from "../tools/mock-program-mocks";
 
 const CN = { partition: "aws-cn", region: "cn-northwest-1", accountId: "111122223333", facts: partitionFacts("aws-cn") };
@@ -89,12 +90,16 @@ describe("policy builders (components/roles.ts)", () => {
 
 describe("environments", () => {
   it("model: FUXI_MODEL_S3_URI only for a prefix; at most 16 entries", () => {
-    const prefixEnv = runtimeEnvironment({ bucket: "w", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 });
+    const lanes = { bucket: "data", inputPrefix: "input/", outputPrefix: "output/" };
+    const prefixEnv = runtimeEnvironment({ bucket: "wts", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 }, lanes);
     assert.deepEqual(prefixEnv, {
+      FUXI_DATA_BUCKET: "data", FUXI_INPUT_PREFIX: "input/", FUXI_OUTPUT_PREFIX: "output/",
       FUXI_PROVIDERS: "cuda", FUXI_ALLOW_CPU: "false", FUXI_KEEP_ALL_STAGES: "false", FUXI_STEPS_IN_FLIGHT: "2", LOG_LEVEL: "info",
-      FUXI_MODEL_S3_URI: "s3://w/fuxi/", FUXI_INTRA_OP_THREADS: "4",
+      FUXI_MODEL_S3_URI: "s3://wts/fuxi/", FUXI_INTRA_OP_THREADS: "4",
     });
-    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME).FUXI_MODEL_S3_URI, undefined);
+    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME, lanes).FUXI_MODEL_S3_URI, undefined);
+    // What the component sets is what the runtime accepts.
+    assert.deepEqual(readConfig(prefixEnv).lanes, lanes);
     assert.ok(Object.keys(prefixEnv).length <= MAX_MODEL_ENVIRONMENT_ENTRIES);
   });
 

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
-import type { Manifest } from "../runtime/src/forecast";
+import { RUNTIME_LOG_EVENTS, type Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const BUCKET = "fuxi-data";
@@ -52,11 +52,13 @@ describe("runtime server: concurrency, ping latency, kill and resume", function 
     const running = http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("whole", CASCADE)));
     let finished = false;
     running.finally(() => (finished = true)).catch(() => undefined);
-    await runtime.waitForLog((line) => line.msg === "step done" && line.step === 1);
+    await runtime.waitForLog((line) => line.event === RUNTIME_LOG_EVENTS.stepDone && line.step === 1);
 
     const second = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("killed", CASCADE)));
     assert.equal(second.status, 429);
-    assert.match(JSON.parse(second.body).error, /already running \(job fuxi-test-whole-1a2b3c4d\).*one invocation at a time/);
+    const runningJob = String(forecastRequest("whole", CASCADE).jobName);
+    assert.ok(JSON.parse(second.body).error.includes(`already running (job ${runningJob})`), second.body);
+    assert.match(JSON.parse(second.body).error, /one invocation at a time/);
 
     const latencies: number[] = [];
     while (!finished) {
@@ -77,7 +79,7 @@ describe("runtime server: concurrency, ping latency, kill and resume", function 
     const request = JSON.stringify(forecastRequest("killed", CASCADE));
     const doomed = http("POST", `${runtime.url}/invocations`, request).catch((error: Error) => error);
     // Kill as soon as step 5 is logged as uploaded: no graceful anything, as when an instance dies.
-    await runtime.waitForLog((line) => line.msg === "step done" && line.runId === "killed" && typeof line.step === "number" && line.step >= 5, 120_000);
+    await runtime.waitForLog((line) => line.event === RUNTIME_LOG_EVENTS.stepDone && line.runId === "killed" && typeof line.step === "number" && line.step >= 5, 120_000);
     await runtime.stop("SIGKILL");
     const outcome = await doomed;
     assert.ok(outcome instanceof Error, `the killed invocation got no response, but got ${JSON.stringify(outcome)}`);
@@ -92,12 +94,30 @@ describe("runtime server: concurrency, ping latency, kill and resume", function 
     const resumed: Manifest = JSON.parse(response.body);
     assert.ok(resumed.resumedFromStep >= 5 && resumed.resumedFromStep < 60, `resumed from step ${resumed.resumedFromStep}`);
     assert.equal(resumed.files.filter((f) => f.resumed).length, resumed.resumedFromStep);
-    assert.equal(runtime.logs.filter((line) => line.msg === "step done").length, 60 - resumed.resumedFromStep, "only the missing steps ran");
+    assert.equal(runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone).length, 60 - resumed.resumedFromStep, "only the missing steps ran");
 
-    assert.deepEqual(resumed.files.map((f) => [f.file, f.bytes]), whole.files.map((f) => [f.file, f.bytes]));
+    assert.deepEqual(resumed.files.map((f) => [f.file, f.bytes, f.sha256]), whole.files.map((f) => [f.file, f.bytes, f.sha256]), "same files, sizes and SHA-256");
     for (const file of whole.files) {
       const [a, b] = await Promise.all([getBytes(s3, `output/whole/${file.file}`), getBytes(s3, `output/killed/${file.file}`)]);
       assert.ok(a.equals(b), `${file.file} differs between the uninterrupted and the resumed run`);
     }
+  });
+
+  it("a replacing run killed part-way leaves no mixture: no _SUCCESS, only step files of the new request", async () => {
+    const before = await stepFiles(s3, "whole");
+    assert.equal(before.length, 60);
+    const doomed = http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("whole", CASCADE, { compression: "gzip" }))).catch((error: Error) => error);
+    await runtime.waitForLog((line) => line.event === RUNTIME_LOG_EVENTS.stepDone && line.runId === "whole" && (line.step as number) >= 2 && line.sha256 !== whole.files[line.step as number].sha256, 120_000);
+    await runtime.stop("SIGKILL");
+    assert.ok((await doomed) instanceof Error);
+    await assert.rejects(getBytes(s3, "output/whole/_SUCCESS"), /NoSuchKey|not exist/);
+    const left = await stepFiles(s3, "whole");
+    assert.ok(left.length >= 3 && left.length < 60, `${left.length} step files left`);
+    for (const name of left) {
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `output/whole/${name}` }));
+      assert.notEqual(head.Metadata?.["fuxi-fingerprint"], whole.fingerprint, `${name} is a file of the replaced run`);
+    }
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    await runtime.waitUntilReady();
   });
 });

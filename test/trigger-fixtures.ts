@@ -1,5 +1,6 @@
 import { CreateTransformJobCommand, SageMakerClient, SageMakerServiceException, type CreateTransformJobCommandInput } from "@aws-sdk/client-sagemaker";
 import { mockClient } from "aws-sdk-client-mock";
+import { encodeEventKey } from "../runtime/src/contract";
 import type { S3Event, S3EventRecord } from "../trigger/event";
 import { createTriggerLogger } from "../trigger/log";
 
@@ -23,13 +24,8 @@ export const TEST_ENV: Record<string, string> = {
   TRANSFORM_AMI_VERSION: "al2-ami-sagemaker-batch-gpu-535",
 };
 
-/** Encodes a key the way S3 notifications do: "/" kept, space as "+", everything else %-escaped. */
-export function s3EventKey(key: string): string {
-  return key
-    .split("/")
-    .map((part) => encodeURIComponent(part).replace(/%20/g, "+"))
-    .join("/");
-}
+/** Encodes a key the way S3 notifications do (the contract's encoder). */
+export const s3EventKey = encodeEventKey;
 
 let sequence = 0x1000;
 /** A fresh upload (new sequencer) unless the caller pins versionId/sequencer. */

@@ -7,7 +7,7 @@ import { TriggerEnvError } from "../trigger/env";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { BUCKET, captureLogs, eventOf, fakeSageMaker, markerRecord, s3EventKey, sageMakerError, TEST_ENV } from "./trigger-fixtures";
 
-const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+import { SAGEMAKER_NAME_PATTERN as JOB_NAME_PATTERN } from "../runtime/src/contract";
 const NOW = new Date("2026-11-22T06:00:00.000Z");
 
 describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () {

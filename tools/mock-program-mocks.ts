@@ -82,6 +82,8 @@ export interface MockAccount {
   account: string;
   dnsSuffix: string;
   existingBuckets?: Record<string, ExistingBucket>;
+  /** "s3://bucket/key" objects the account holds, for aws.s3.getObjects; omitted: any object looked up exists. */
+  s3Objects?: string[];
 }
 
 /** What reading an existing bucket's setting returns, or why S3 refuses (the provider's read fails the same way). */
@@ -113,7 +115,7 @@ function readExisting(type: string, id: string, buckets: Record<string, Existing
  * Invoke answers for the four data sources the program reads (any other token
  * throws), and resource states with provider-computed names, ARNs and URLs.
  */
-export function createMocks({ partition, region, account, dnsSuffix, existingBuckets = {} }: MockAccount): pulumi.runtime.Mocks {
+export function createMocks({ partition, region, account, dnsSuffix, existingBuckets = {}, s3Objects }: MockAccount): pulumi.runtime.Mocks {
   const regional = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${account}:${resource}`;
   return {
     call(args) {
@@ -134,6 +136,13 @@ export function createMocks({ partition, region, account, dnsSuffix, existingBuc
           const b = existingBuckets[String(args.inputs.bucket)];
           if (b === undefined) throw new Error(`getBucketNotification ${args.inputs.bucket}: NoSuchBucket`);
           return { id: args.inputs.bucket, bucket: args.inputs.bucket, eventbridge: false, lambdaFunctions: [], queues: [], topics: [], region, ...b.notification };
+        }
+        case "aws:s3/getObjects:getObjects": {
+          // ListObjectsV2 semantics: keys with the prefix, in UTF-8 binary order, at most maxKeys (default 1000).
+          const { bucket, prefix = "", maxKeys = 1000 } = args.inputs as { bucket: string; prefix?: string; maxKeys?: number };
+          const held = s3Objects ?? [`s3://${bucket}/${prefix}`];
+          const keys = held.filter((uri) => uri.startsWith(`s3://${bucket}/${prefix}`)).map((uri) => uri.slice(`s3://${bucket}/`.length)).sort().slice(0, maxKeys);
+          return { id: bucket, bucket, prefix, keys, commonPrefixes: [], owners: [], requestCharged: "" };
         }
         default:
           throw new Error(`mock-program: no mock for invoke ${args.token}; add one to tools/mock-program-mocks.ts if the program really needs it`);

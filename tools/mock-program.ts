@@ -60,6 +60,8 @@ export interface MockRunOptions {
    * returns. A setting left out is absent in S3, so reading it fails as AWS's read does.
    */
   existingBuckets?: Record<string, ExistingBucket>;
+  /** "s3://bucket/key" objects the mocked account holds (aws.s3.getObjects); omitted: any object looked up exists. */
+  s3Objects?: string[];
 }
 
 /** An existing bucket's settings as the provider reads them (resource state shapes of @pulumi/aws 7). */

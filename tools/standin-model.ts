@@ -7,11 +7,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as protobuf from "protobufjs";
+import { CHANNEL_NAMES, STAGE_NAMES, type StageName } from "../runtime/src/contract";
 
-export const STAGES = ["short", "medium", "long"] as const;
-export type Stage = (typeof STAGES)[number];
+export const STAGES = STAGE_NAMES;
+export type Stage = StageName;
 
-export const CHANNELS = 70;
+export const CHANNELS = CHANNEL_NAMES.length;
 export const TEMB_LENGTH = 12;
 
 export interface Grid {
@@ -236,4 +237,14 @@ export async function writeStandinModels(dir: string, options: StandinOptions): 
     await writeFile(join(dir, `${stage}.onnx`), onnx);
     await writeFile(join(dir, stage), weights);
   }
+}
+
+/**
+ * Decodes an ONNX model written by this module, lets `edit` change it as a plain object (fields named as
+ * in onnx.proto, e.g. graph.output, graph.initializer), and encodes it again: tests plant faults this way.
+ */
+export function editOnnxModel(onnx: Uint8Array, edit: (model: any) => void): Uint8Array {
+  const model = modelType.toObject(modelType.decode(onnx), { longs: Number, bytes: Buffer, defaults: false });
+  edit(model);
+  return modelType.encode(modelType.fromObject(model)).finish();
 }

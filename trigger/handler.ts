@@ -3,18 +3,9 @@ import { CreateTransformJobCommand, SageMakerClient } from "@aws-sdk/client-sage
 import { readTriggerEnv, TriggerConfig, TriggerEnvError } from "./env";
 import { classifyRecord, isTestEvent, Marker, S3Event, S3TestEvent } from "./event";
 import { describeError, isAlreadyExistsError, isTransientAwsError } from "./errors";
-import { transformJobName } from "./job-name";
+import { failedKey, inputFolderKey, outputFolderKey, requestKey, transformJobName, type ForecastRequest } from "../runtime/src/contract";
 import { createTriggerLogger, TriggerLogger } from "./log";
-import {
-  buildCreateTransformJobInput,
-  buildForecastRequest,
-  eventIdentity,
-  failedMarkerKey,
-  ForecastRequest,
-  requestKey,
-  runFolderKey,
-  s3Uri,
-} from "./request";
+import { buildCreateTransformJobInput, buildForecastRequest, eventIdentity, s3Uri } from "./request";
 import { listRunFolder, objectExists, putJson } from "./s3-io";
 
 export type { S3Event, S3TestEvent } from "./event";
@@ -128,17 +119,17 @@ async function handleRecord(inv: Invocation, index: number, record: unknown): Pr
 async function startRun(inv: Invocation, index: number, marker: Marker, jobName: string): Promise<RecordOutcome> {
   const { config, log } = inv;
   const where = { record: index, key: marker.key, runId: marker.runId, jobName };
-  const reqKey = requestKey(config, jobName);
+  const reqKey = requestKey(config.requestsPrefix, jobName);
+  const failedMarkerKey = failedKey(outputFolderKey(config.outputPrefix, marker.runId));
   // A request object for this name means an earlier delivery of the same upload already checked the
   // folder: go straight to CreateTransformJob, which is idempotent by name.
   let request: ForecastRequest | undefined;
   if (!(await objectExists(inv.s3, marker.bucket, reqKey))) {
-    const folder = runFolderKey(config, marker.runId);
+    const folder = inputFolderKey(config.inputPrefix, marker.runId);
     const listing = await listRunFolder(inv.s3, marker.bucket, folder);
     if (listing.ncKeys.length !== 1) {
       const reason = `expected exactly one .nc object directly under ${s3Uri(marker.bucket, folder)}, found ${listing.ncKeys.length}`;
-      const failedKey = failedMarkerKey(config, marker.runId);
-      await putJson(inv.s3, marker.bucket, failedKey, {
+      await putJson(inv.s3, marker.bucket, failedMarkerKey, {
         version: 1,
         stage: "input-folder",
         runId: marker.runId,
@@ -153,8 +144,8 @@ async function startRun(inv: Invocation, index: number, marker: Marker, jobName:
         event: eventIdentity(marker),
         failedAt: inv.now().toISOString(),
       });
-      log.warn({ decision: "rejected", ...where, reason, ncObjectCount: listing.ncKeys.length, objectCount: listing.objectCount, failedKey }, "run folder rejected, no job started");
-      return { decision: "rejected", ...where, reason, failedKey };
+      log.warn({ decision: "rejected", ...where, reason, ncObjectCount: listing.ncKeys.length, objectCount: listing.objectCount, failedKey: failedMarkerKey }, "run folder rejected, no job started");
+      return { decision: "rejected", ...where, reason, failedKey: failedMarkerKey };
     }
     request = buildForecastRequest(config, marker, jobName, listing.ncKeys[0], inv.now());
     await putJson(inv.s3, marker.bucket, reqKey, request);
@@ -168,9 +159,8 @@ async function startRun(inv: Invocation, index: number, marker: Marker, jobName:
       return { decision: "duplicate", ...where, requestKey: reqKey };
     }
     if (isTransientAwsError(error)) throw error;
-    const failedKey = failedMarkerKey(config, marker.runId);
-    log.error({ decision: "failed", ...where, error: describeError(error), requestKey: reqKey, request, createTransformJob: input, failedKey }, "CreateTransformJob rejected the job");
-    await putJson(inv.s3, marker.bucket, failedKey, {
+    log.error({ decision: "failed", ...where, error: describeError(error), requestKey: reqKey, request, createTransformJob: input, failedKey: failedMarkerKey }, "CreateTransformJob rejected the job");
+    await putJson(inv.s3, marker.bucket, failedMarkerKey, {
       version: 1,
       stage: "create-transform-job",
       runId: marker.runId,

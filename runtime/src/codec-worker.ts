@@ -3,6 +3,7 @@
 // Files are local paths in the scratch directory (h5wasm's Node build reads and writes real files).
 import { serveRpc } from "./worker-rpc";
 import { readFuxiInputFile, readForecastStepFile, writeForecastStepFile, type ForecastStep } from "./netcdf";
+import { sha256OfFile } from "./sha256";
 
 function buffersOf(...arrays: ArrayBufferView[]): ArrayBuffer[] {
   const unique = new Set<ArrayBuffer>();
@@ -21,10 +22,11 @@ serveRpc({
     return { result: step, transfer: buffersOf(step.data, step.lat, step.lon) };
   },
 
-  /** Writes one step to `path`, reading its data (shared memory) in place. */
+  /** Writes one step to `path`, reading its data (shared memory) in place, and hashes the file (here, off the main thread). */
   async writeStep(args: { step: ForecastStep; path: string }) {
     const started = performance.now();
     await writeForecastStepFile(args.step, args.path);
-    return { result: { ms: performance.now() - started } };
+    const sha256 = await sha256OfFile(args.path);
+    return { result: { ms: performance.now() - started, sha256 } };
   },
 });

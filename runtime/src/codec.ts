@@ -15,10 +15,10 @@ export class Codec {
   }
 
   /**
-   * Writes a step file; `ms` is the time in the worker. `step.data` must be shared memory (the
+   * Writes a step file and returns its SHA-256 (hex); `ms` is the time in the worker (write + hash). `step.data` must be shared memory (the
    * inference worker's frames): the worker reads it in place. lat/lon are small and copied.
    */
-  writeStep(step: ForecastStep, path: string): Promise<{ ms: number }> {
+  writeStep(step: ForecastStep, path: string): Promise<{ ms: number; sha256: string }> {
     if (!(step.data.buffer instanceof SharedArrayBuffer)) throw new Error("internal: writeStep needs a frame in shared memory");
     return this.worker.call("writeStep", { step, path });
   }

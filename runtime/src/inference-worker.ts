@@ -6,7 +6,7 @@ import * as ort from "onnxruntime-node";
 import { collectGarbage } from "./collect-garbage";
 import { FRAME_BUSY, FRAME_FREE } from "./frame-states";
 import { serveRpc } from "./worker-rpc";
-import { STAGE_NAMES } from "./cascade";
+import { STAGE_NAMES } from "./contract";
 import type { Provider } from "./config";
 
 export interface InferenceInit {

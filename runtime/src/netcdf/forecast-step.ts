@@ -33,8 +33,10 @@ function checkStep(step: ForecastStep): void {
 
 /**
  * Writes one forecast step to `path` as the netCDF-4 file the original tooling wrote: one float32
- * variable with dims (time=1, step=1, level, lat, lon); time = [init] in CF units; step = [lead] in
- * hours, which xarray decodes to a timedelta. Same step → same bytes. One (lat, lon) field per chunk
+ * variable with dims (time=1, step=1, level, lat, lon); time = [init] in CF units; step = [lead] as
+ * plain integer hours without a units attribute, as `xr.DataArray(..., coords={"step": [lead]})`
+ * writes it (a units attribute would make xarray decode a timedelta and break `sel(step=lead)`).
+ * Same step → same bytes. One (lat, lon) field per chunk
  * (so it is written field by field), deflated with `compression: "gzip"`.
  */
 export async function writeForecastStepFile(step: ForecastStep, path: string): Promise<void> {
@@ -67,7 +69,8 @@ function forecastStepSpec(step: ForecastStep): NcFile {
       {
         name: "step",
         values: BigInt64Array.of(BigInt(step.leadHours)),
-        attrs: { standard_name: "forecast_period", long_name: "time since forecast_reference_time", units: "hours" },
+        // No `units`: readers get int64 hours, as from the original tooling (docs/fuxi-model.md, "Output files").
+        attrs: { standard_name: "forecast_period", long_name: "forecast lead time in hours since forecast_reference_time" },
       },
       { name: "level", values: step.levels, attrs: { long_name: "FuXi channel (variable and pressure level in hPa)" } },
       {
@@ -130,7 +133,9 @@ function readStep(h5: H5, file: string, open: (read: (h5File: H5File) => Forecas
       const time = variable("time");
       const units = parseCfTimeUnits(attrText(time.attr("units")), attrText(time.attr("calendar")));
       const stepVar = variable("step");
-      if (attrText(stepVar.attr("units")) !== "hours") throw new Error(`'step' units are '${attrText(stepVar.attr("units"))}'; expected 'hours'`);
+      const stepUnits = attrText(stepVar.attr("units"));
+      // Files written before step lost its units attribute said "hours"; both mean whole hours.
+      if (stepUnits !== undefined && stepUnits !== "hours") throw new Error(`'step' units are '${stepUnits}'; expected none (whole hours)`);
       const values = new Float32Array(data.shape.reduce((a, b) => a * b, 1));
       source.readFloat32(data, values);
       const filters = (h5File.get(FORECAST_VARIABLE) as InstanceType<typeof h5.Dataset>).filters;

@@ -1,0 +1,44 @@
+// Environment variable names of the trigger Lambda and the runtime container (docs/contract.md).
+
+/** Set by components/trigger.ts, read by trigger/env.ts. */
+export const TRIGGER_REQUIRED_ENV_NAMES = [
+  "STACK_NAME",
+  "DATA_BUCKET",
+  "INPUT_PREFIX",
+  "OUTPUT_PREFIX",
+  "REQUESTS_PREFIX",
+  "JOB_NAME_PREFIX",
+  "MODEL_NAME",
+  "CASCADE_STEPS",
+  "OUTPUT_COMPRESSION",
+  "TRANSFORM_INSTANCE_TYPE",
+  "TRANSFORM_INSTANCE_COUNT",
+  "INVOCATION_TIMEOUT_SECONDS",
+  "INVOCATION_MAX_RETRIES",
+] as const;
+export const TRIGGER_OPTIONAL_ENV_NAMES = ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE"] as const;
+export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTIONAL_ENV_NAMES] as const;
+export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
+
+/** The runtime's variables (the SageMaker model's Environment), by setting. */
+export const RUNTIME_ENV = {
+  /** The stack's data bucket and prefixes: requests outside them are rejected. Required. */
+  dataBucket: "FUXI_DATA_BUCKET",
+  inputPrefix: "FUXI_INPUT_PREFIX",
+  outputPrefix: "FUXI_OUTPUT_PREFIX",
+  modelDir: "FUXI_MODEL_DIR",
+  modelS3Uri: "FUXI_MODEL_S3_URI",
+  modelCacheDir: "FUXI_MODEL_CACHE_DIR",
+  scratchDir: "FUXI_SCRATCH_DIR",
+  providers: "FUXI_PROVIDERS",
+  allowCpu: "FUXI_ALLOW_CPU",
+  keepAllStages: "FUXI_KEEP_ALL_STAGES",
+  intraOpThreads: "FUXI_INTRA_OP_THREADS",
+  stepsInFlight: "FUXI_STEPS_IN_FLIGHT",
+  logLevel: "LOG_LEVEL",
+  port: "SAGEMAKER_BIND_TO_PORT",
+  s3ForcePathStyle: "S3_FORCE_PATH_STYLE",
+} as const;
+export type RuntimeEnvName = (typeof RUNTIME_ENV)[keyof typeof RUNTIME_ENV];
+export const RUNTIME_ENV_NAMES: readonly RuntimeEnvName[] = Object.freeze(Object.values(RUNTIME_ENV));
+export const RUNTIME_REQUIRED_ENV_NAMES: readonly RuntimeEnvName[] = Object.freeze([RUNTIME_ENV.dataBucket, RUNTIME_ENV.inputPrefix, RUNTIME_ENV.outputPrefix]);
