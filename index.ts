@@ -67,6 +67,7 @@ export = async () => {
     executionRoleArn: sageMakerRole.roleArn,
     model: cfg.model,
     runtime: cfg.runtime,
+    instance: { instanceType: cfg.transform.instanceType, instanceCount: cfg.transform.instanceCount },
     tags,
   }, { dependsOn: [sageMakerRole] });
 

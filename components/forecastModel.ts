@@ -20,8 +20,11 @@ export interface RuntimeSettings {
  * of model files becomes FUXI_MODEL_S3_URI (downloaded at start); an archive is
  * ModelDataUrl instead and lands in the default FUXI_MODEL_DIR.
  */
-export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSettings): Record<string, string> {
+export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSettings, instance: InstanceResources): Record<string, string> {
   const env: Record<string, string> = {
+    // Recorded in each run manifest's usage: a container cannot ask SageMaker which instance it is on.
+    FUXI_INSTANCE_TYPE: instance.instanceType,
+    FUXI_INSTANCE_COUNT: String(instance.instanceCount),
     FUXI_PROVIDERS: runtime.providers.join(","),
     FUXI_ALLOW_CPU: String(runtime.allowCpu),
     FUXI_KEEP_ALL_STAGES: String(runtime.keepAllStages),
@@ -36,12 +39,19 @@ export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSetting
   return env;
 }
 
+/** The transform jobs' TransformResources (the trigger starts every job with the same). */
+export interface InstanceResources {
+  instanceType: string;
+  instanceCount: number;
+}
+
 export interface ForecastModelArgs {
   /** repository@sha256:digest */
   imageUri: pulumi.Input<string>;
   executionRoleArn: pulumi.Input<string>;
   model: ModelLocation;
   runtime: RuntimeSettings;
+  instance: InstanceResources;
   tags: Tags;
 }
 
@@ -65,7 +75,7 @@ export class ForecastModel extends pulumi.ComponentResource {
       primaryContainer: {
         image: imageUri,
         mode: "SingleModel",
-        environment: runtimeEnvironment(args.model, args.runtime),
+        environment: runtimeEnvironment(args.model, args.runtime, args.instance),
         ...(args.model.kind === "archive" ? { modelDataUrl: `s3://${args.model.bucket}/${args.model.key}` } : {}),
       },
       tags: args.tags,

@@ -85,6 +85,7 @@ export function localModelEnvironment(stack: LocalStack, modelDir: string, provi
     // Locally the models come from a folder, as an extracted ModelDataUrl archive would.
     { bucket: "local", key: "model.tar.gz", kind: "archive" },
     { ...runtime, providers, allowCpu: providers.includes("cpu"), logLevel },
+    { instanceType: stack.config.transform.instanceType, instanceCount: stack.config.transform.instanceCount },
   );
   return { ...env, FUXI_MODEL_DIR: modelDir };
 }

@@ -80,12 +80,13 @@ describe("policy builders (components/roles.ts)", () => {
 
 describe("environments", () => {
   it("model: FUXI_MODEL_S3_URI only for a prefix; at most 16 entries", () => {
-    const prefixEnv = runtimeEnvironment({ bucket: "w", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 });
+    const prefixEnv = runtimeEnvironment({ bucket: "w", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 }, { instanceType: "ml.g5.2xlarge", instanceCount: 2 });
     assert.deepEqual(prefixEnv, {
+      FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "2",
       FUXI_PROVIDERS: "cuda", FUXI_ALLOW_CPU: "false", FUXI_KEEP_ALL_STAGES: "false", FUXI_STEPS_IN_FLIGHT: "2", LOG_LEVEL: "info",
       FUXI_MODEL_S3_URI: "s3://w/fuxi/", FUXI_INTRA_OP_THREADS: "4",
     });
-    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME).FUXI_MODEL_S3_URI, undefined);
+    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME, { instanceType: "ml.g4dn.xlarge", instanceCount: 1 }).FUXI_MODEL_S3_URI, undefined);
     assert.ok(Object.keys(prefixEnv).length <= MAX_MODEL_ENVIRONMENT_ENTRIES);
   });
 

@@ -16,6 +16,9 @@ export interface RuntimeConfig {
   stepsInFlight: number;
   logLevel: string;
   port: number;
+  /** FUXI_INSTANCE_TYPE / FUXI_INSTANCE_COUNT: recorded in the manifest's usage (null when unset). */
+  instanceType: string | null;
+  instanceCount: number | null;
 }
 
 export class ConfigError extends Error {
@@ -64,6 +67,10 @@ export function readConfig(env: Env): RuntimeConfig {
   if (modelS3Uri !== undefined && !/^s3:\/\/[^/]+\/(.*\/)?$/.test(modelS3Uri)) {
     throw new ConfigError("FUXI_MODEL_S3_URI", `must look like s3://bucket/prefix/ (ending in /), got ${JSON.stringify(modelS3Uri)}`);
   }
+  const instanceType = env.FUXI_INSTANCE_TYPE?.trim() || null;
+  if (instanceType !== null && !/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
+    throw new ConfigError("FUXI_INSTANCE_TYPE", `must look like ml.<family>.<size>, got ${JSON.stringify(env.FUXI_INSTANCE_TYPE)}`);
+  }
   return {
     modelDir: env.FUXI_MODEL_DIR?.trim() || "/opt/ml/model",
     modelS3Uri,
@@ -75,5 +82,7 @@ export function readConfig(env: Env): RuntimeConfig {
     stepsInFlight: integer(env, "FUXI_STEPS_IN_FLIGHT", 1, 8) ?? 2,
     logLevel: env.LOG_LEVEL?.trim() || "info",
     port: integer(env, "SAGEMAKER_BIND_TO_PORT", 1, 65535) ?? 8080,
+    instanceType,
+    instanceCount: integer(env, "FUXI_INSTANCE_COUNT", 1, 100) ?? null,
   };
 }

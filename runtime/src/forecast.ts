@@ -16,6 +16,7 @@ import { deleteObject, downloadRanged, getObjectBytes, headObject, isNotFound, l
 import { createRunDir } from "./scratch";
 import { timeEmbedding } from "./time-embedding";
 import type { FuxiInput } from "./netcdf";
+import { runUsage, type InstanceSettings, type RunUsage } from "./usage";
 
 export const MANIFEST_NAME = "_SUCCESS";
 /** S3 user metadata on every step file: the fingerprint of the run that wrote it (for resuming). */
@@ -58,6 +59,8 @@ export interface Manifest {
   wallMs: number;
   /** Wall time from the first computed step to the last upload (excludes input decode and resume). */
   stepLoopMs: number;
+  /** Instance, the visible part of the billed time, steps and bytes (runtime/src/usage.ts). */
+  usage: RunUsage;
 }
 
 export interface RunContext {
@@ -72,6 +75,8 @@ export interface RunContext {
   log: Logger;
   /** Aborted on SIGTERM: the loop stops at the next step boundary, finished steps are kept. */
   signal: AbortSignal;
+  /** For the manifest's usage: the instance and when this container started and became ready. */
+  usage: { instance: InstanceSettings; containerStartedAt: Date; modelsReadyAt: Date | undefined };
 }
 
 /** Everything that determines the output bytes; equal fingerprints produce identical files. */
@@ -275,6 +280,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
 
   const stepLoopMs = performance.now() - loopStarted;
   records.sort((a, b) => a.step - b.step);
+  const finished = new Date();
   const manifest: Manifest = {
     version: 1,
     runId: request.runId,
@@ -294,9 +300,10 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     models: context.models,
     files: records,
     startedAt: new Date(started).toISOString(),
-    finishedAt: new Date().toISOString(),
-    wallMs: Date.now() - started,
+    finishedAt: finished.toISOString(),
+    wallMs: finished.getTime() - started,
     stepLoopMs,
+    usage: runUsage({ ...context.usage, invocationStartedAt: new Date(started), invocationEndedAt: finished, files: records }),
   };
   await uploadBytes(s3, manifestLocation, JSON.stringify(manifest, null, 2), { contentType: "application/json" });
   log.info({ jobName: request.jobName, steps: total, resumedFromStep: resumeFrom, wallMs: manifest.wallMs }, "run complete");

@@ -12,6 +12,7 @@ import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } 
 import { parseForecastRequest, RequestError, type ForecastRequest } from "./request";
 import { createS3Client } from "./s3";
 import { removeStaleRunDirs } from "./scratch";
+import { processStartedAt } from "./usage";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -58,6 +59,8 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 export async function startServer(config: RuntimeConfig, log: Logger, env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   let readiness: Readiness = { state: "starting" };
+  const containerStartedAt = processStartedAt();
+  let modelsReadyAt: Date | undefined;
   let running: ForecastRequest | undefined;
   const abort = new AbortController();
   const engine = new InferenceEngine();
@@ -75,6 +78,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       const models = await describeModelFiles(dir);
       const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
       readiness = { state: "ready", models, ready: inference };
+      modelsReadyAt = new Date();
       log.info({ modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
     } catch (error) {
       const reason = (error as Error).message;
@@ -99,7 +103,8 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       running = forecastRequest;
       log.info({ jobName: forecastRequest.jobName, runId: forecastRequest.runId, input: forecastRequest.input, cascadeSteps: forecastRequest.cascadeSteps }, "invocation");
       const manifest: Manifest = await runForecast(
-        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, scratchDir: config.scratchDir, log, signal: abort.signal },
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, scratchDir: config.scratchDir, log, signal: abort.signal,
+          usage: { instance: { instanceType: config.instanceType, instanceCount: config.instanceCount }, containerStartedAt, modelsReadyAt } },
         forecastRequest,
       );
       send(response, 200, manifest);
