@@ -373,3 +373,88 @@ export function steadyStateSummary(settings: StorageSettings, prices: Prices | u
   if (notes.length > 0) summary.notes = notes;
   return summary;
 }
+
+/** The stack output `costModel`: what `runs` and `campaign` price runs with. */
+export interface CostModel extends StorageSettings {
+  prices: Prices | null;
+  instanceType: string;
+  instanceCount: number;
+  retention?: OutputRetention;
+}
+
+/** One run as `npm run runs` finds it: SageMaker's job description and the manifest's usage, each if present. */
+export interface ObservedRun {
+  transformStartTime?: Date;
+  transformEndTime?: Date;
+  /** TransformResources of the job. */
+  instanceType?: string;
+  instanceCount?: number;
+  usage?: { visibleSeconds: number; bytesWritten: number; instanceType: string | null; instanceCount: number | null };
+}
+
+export interface BilledUsage {
+  /** undefined: neither SageMaker nor the manifest says (a job still starting, or gone). */
+  seconds: number | undefined;
+  /** "sagemaker": TransformEndTime − TransformStartTime (what is billed); "manifest": the runtime's visible part, a lower bound. */
+  source: "sagemaker" | "manifest" | undefined;
+  instanceType: string | undefined;
+  instanceCount: number;
+  bytesWritten: number;
+}
+
+/** SageMaker's start and end where it has both, else the manifest's visible seconds. */
+export function billedUsage(run: ObservedRun): BilledUsage {
+  const instanceType = run.instanceType ?? run.usage?.instanceType ?? undefined;
+  const instanceCount = run.instanceCount ?? run.usage?.instanceCount ?? 1;
+  const bytesWritten = run.usage?.bytesWritten ?? 0;
+  if (run.transformStartTime && run.transformEndTime) {
+    return { seconds: Math.max(0, (run.transformEndTime.getTime() - run.transformStartTime.getTime()) / 1000), source: "sagemaker", instanceType, instanceCount, bytesWritten };
+  }
+  if (run.usage) return { seconds: run.usage.visibleSeconds, source: "manifest", instanceType, instanceCount, bytesWritten };
+  return { seconds: undefined, source: undefined, instanceType, instanceCount, bytesWritten };
+}
+
+export interface RunsTotals {
+  /** Billed instance-minutes (seconds x instances / 60): GPU minutes on the one-GPU sizes the stacks use. */
+  gpuMinutes: number;
+  bytesWritten: number;
+  cost: Money;
+  /** Runs whose time is only the runtime's lower bound, or unknown. */
+  lowerBoundRuns: number;
+  unknownRuns: number;
+}
+
+/** Per run: GPU minutes (seconds x instances / 60), bytes written and cost; and the totals. */
+export function priceRuns(runs: readonly ObservedRun[], model: Pick<CostModel, "prices" | "retention" | "noncurrentDays">): { runs: (BilledUsage & { gpuMinutes: number | undefined; cost: RunCost | undefined })[]; totals: RunsTotals } {
+  const prices = model.prices ?? undefined;
+  const priced = runs.map((r) => {
+    const b = billedUsage(r);
+    const gpuMinutes = b.seconds === undefined ? undefined : (b.seconds * b.instanceCount) / 60;
+    const cost =
+      b.seconds === undefined || b.instanceType === undefined
+        ? undefined
+        : runCost({ instanceType: b.instanceType, instanceCount: b.instanceCount, seconds: b.seconds, bytesWritten: b.bytesWritten }, { retention: model.retention, noncurrentDays: model.noncurrentDays }, prices);
+    return { ...b, gpuMinutes, cost };
+  });
+  const costs = priced.filter((p) => p.cost !== undefined).map((p) => p.cost!.total);
+  const totals: RunsTotals = {
+    gpuMinutes: priced.reduce((a, p) => a + (p.gpuMinutes ?? 0), 0),
+    bytesWritten: priced.reduce((a, p) => a + p.bytesWritten, 0),
+    cost: sumMoney(costs, prices?.currency),
+    lowerBoundRuns: priced.filter((p) => p.source === "manifest").length,
+    unknownRuns: priced.filter((p) => p.source === undefined).length,
+  };
+  return { runs: priced, totals };
+}
+
+/** The lines `campaign` prints before it asks to go on. */
+export function formatCampaignEstimate(e: CampaignEstimate, instanceType: string): string[] {
+  return [
+    `runs            ${e.runs}`,
+    `GPU time        ${e.instanceHours.toFixed(1)} instance-hours on ${instanceType} (${e.basis.seconds})`,
+    `instance cost   ${formatMoney(e.instance)}`,
+    `storage         ${formatBytes(e.bytes)} (${e.basis.bytes})`,
+    `storage cost    ${formatMoney(e.storageFirstMonth)} for the first month; ${formatMoney(e.storageLifetime)} over the retention`,
+    `total           ${formatMoney(e.total)}`,
+  ];
+}

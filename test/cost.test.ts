@@ -10,7 +10,10 @@ import {
   DAYS_PER_MONTH,
   expectedRunBytes,
   expectedSecondsPerRun,
+  billedUsage,
   formatBytes,
+  formatCampaignEstimate,
+  priceRuns,
   formatDuration,
   formatMoney,
   FULL_GRID_STEP_BYTES_UNCOMPRESSED,
@@ -216,6 +219,49 @@ describe("cost arithmetic (cost.ts)", () => {
       const forever = steadyStateSummary({ runsPerDay: 1, steps: 20, compression: "none", noncurrentDays: 30 }, PRICES);
       assert.match(String(forever.total), /^unbounded: grows by 1\.93 TiB a year/);
       assert.deepEqual(Object.keys(forever.afterOneYear as object), ["total", "monthlyStorageCost"]);
+    });
+  });
+
+  describe("pricing observed runs (npm run runs)", () => {
+    const start = new Date("2026-12-01T06:00:00Z");
+    const minutes = (m: number) => new Date(start.getTime() + m * 60_000);
+    const usage = { visibleSeconds: 1200, bytesWritten: 2 * BYTES_PER_GB, instanceType: "ml.g5.2xlarge", instanceCount: 1 };
+
+    it("bills SageMaker's TransformStartTime to TransformEndTime, else the manifest's visible part as a lower bound", () => {
+      assert.deepEqual(billedUsage({ transformStartTime: start, transformEndTime: minutes(30), instanceType: "ml.g5.2xlarge", instanceCount: 2, usage }), {
+        seconds: 1800, source: "sagemaker", instanceType: "ml.g5.2xlarge", instanceCount: 2, bytesWritten: 2 * BYTES_PER_GB,
+      });
+      assert.deepEqual(billedUsage({ usage }), { seconds: 1200, source: "manifest", instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 2 * BYTES_PER_GB });
+      assert.deepEqual(billedUsage({ transformStartTime: start, instanceType: "ml.g5.2xlarge" }), { seconds: undefined, source: undefined, instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 0 });
+    });
+
+    it("adds GPU minutes, bytes and cost over runs, and counts the runs it could not time exactly", () => {
+      const { runs, totals } = priceRuns(
+        [
+          { transformStartTime: start, transformEndTime: minutes(30), instanceType: "ml.g5.2xlarge", instanceCount: 1, usage },
+          { usage },
+          { instanceType: "ml.g5.2xlarge" },
+        ],
+        { prices: PRICES, retention: { expireAfterDays: 14 }, noncurrentDays: 30 },
+      );
+      assert.deepEqual(runs.map((r) => r.gpuMinutes), [30, 20, undefined]);
+      close(totals.gpuMinutes, 50);
+      assert.equal(totals.bytesWritten, 4 * BYTES_PER_GB);
+      const storage = (2 * 44 * 0.2) / DAYS_PER_MONTH;
+      close(runs[0]!.cost!.total.amount, 6 + storage);
+      close(totals.cost.amount, 6 + 4 + 2 * storage);
+      assert.deepEqual([totals.lowerBoundRuns, totals.unknownRuns], [1, 1]);
+      const unpriced = priceRuns([{ usage }], { prices: null, noncurrentDays: 30 });
+      assert.match(formatMoney(unpriced.totals.cost), /^cost unknown: set fuxi:cost \(fuxi:cost\.instanceHour\["ml\.g5\.2xlarge"\], fuxi:cost\.storageGbMonth\.STANDARD;/);
+    });
+
+    it("prints a campaign estimate with its bases", () => {
+      const e = campaignEstimate({ runs: 360, secondsPerRun: 1500, secondsBasis: "mean of 3 measured runs (25 min 00 s each)", bytesPerRun: expectedRunBytes(60), bytesBasis: "uncompressed", instanceType: "ml.g5.2xlarge", instanceCount: 1, retention: PROD, noncurrentDays: 30 }, undefined);
+      const lines = formatCampaignEstimate(e, "ml.g5.2xlarge");
+      assert.equal(lines[0], "runs            360");
+      assert.equal(lines[1], "GPU time        150.0 instance-hours on ml.g5.2xlarge (mean of 3 measured runs (25 min 00 s each))");
+      assert.equal(lines[3], "storage         5.71 TiB (uncompressed)");
+      assert.match(lines[5]!, /^total {11}cost unknown: set fuxi:cost/);
     });
   });
 
