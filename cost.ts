@@ -279,10 +279,27 @@ export function campaignEstimate(input: CampaignEstimateInput, prices: Prices | 
   };
 }
 
+/** Start-up before the container runs (instance, image pull, model download): users report about 8 minutes. */
+export const ASSUMED_STARTUP_SECONDS = 600;
+
+/**
+ * Billed seconds to assume per run before any run of the stack was measured: an
+ * upper bound, the start-up plus one whole invocation timeout (a run that takes
+ * longer fails).
+ */
+export function assumedSecondsPerRun(invocationTimeoutSeconds: number): { seconds: number; why: string } {
+  return {
+    seconds: ASSUMED_STARTUP_SECONDS + invocationTimeoutSeconds,
+    why: `${formatDuration(ASSUMED_STARTUP_SECONDS)} start-up + the ${formatDuration(invocationTimeoutSeconds)} invocation timeout, an upper bound`,
+  };
+}
+
 /** Mean of measured billed seconds, or the assumption when none were measured. */
-export function expectedSecondsPerRun(measured: readonly number[], assumedSeconds: number): { seconds: number; basis: string } {
+export function expectedSecondsPerRun(measured: readonly number[], assumed: { seconds: number; why?: string }): { seconds: number; basis: string } {
   const valid = measured.filter((s) => Number.isFinite(s) && s > 0);
-  if (valid.length === 0) return { seconds: assumedSeconds, basis: `assumed ${formatDuration(assumedSeconds)} per run (no finished run of this stack measured yet)` };
+  if (valid.length === 0) {
+    return { seconds: assumed.seconds, basis: `assumed ${formatDuration(assumed.seconds)} per run${assumed.why ? ` (${assumed.why})` : ""}: no finished run of this stack measured yet` };
+  }
   const mean = valid.reduce((a, b) => a + b, 0) / valid.length;
   return { seconds: mean, basis: `mean of ${valid.length} measured run${valid.length === 1 ? "" : "s"} (${formatDuration(mean)} each)` };
 }
@@ -379,6 +396,7 @@ export interface CostModel extends StorageSettings {
   prices: Prices | null;
   instanceType: string;
   instanceCount: number;
+  invocationTimeoutSeconds: number;
   retention?: OutputRetention;
 }
 

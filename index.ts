@@ -133,6 +133,7 @@ export = async () => {
       prices: cfg.cost ?? null,
       instanceType: cfg.transform.instanceType,
       instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
       ...storage,
       retention: storage.retention ?? null,
     },
