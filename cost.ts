@@ -279,6 +279,23 @@ export function campaignEstimate(input: CampaignEstimateInput, prices: Prices | 
   };
 }
 
+export interface DailyEstimate {
+  /** runsPerDay x instance cost of one run. */
+  instance: Money;
+  /** The steady-state monthly storage cost / DAYS_PER_MONTH (Infinity when outputs never expire). */
+  storage: Money;
+  total: Money;
+}
+
+/** One day of the cadence: its runs' instance time plus a day's share of the steady-state storage. */
+export function dailyEstimate(opts: { runsPerDay: number; secondsPerRun: number; instanceType: string; instanceCount: number; bytesPerRun: number; retention?: OutputRetention; noncurrentDays: number }, prices: Prices | undefined): DailyEstimate {
+  const perRun = instanceCost({ seconds: opts.secondsPerRun, instanceType: opts.instanceType, instanceCount: opts.instanceCount }, prices);
+  const instance = { ...perRun, amount: perRun.amount === undefined ? undefined : perRun.amount * opts.runsPerDay };
+  const monthly = monthlyStorageCost(opts, prices);
+  const storage = { ...monthly, amount: monthly.amount === undefined ? undefined : monthly.amount / DAYS_PER_MONTH };
+  return { instance, storage, total: sumMoney([instance, storage], prices?.currency) };
+}
+
 /** Start-up before the container runs (instance, image pull, model download): users report about 8 minutes. */
 export const ASSUMED_STARTUP_SECONDS = 600;
 
@@ -363,7 +380,11 @@ function describePhases(phases: readonly Residence[]): string[] {
  * the bucket once every run's output has gone through its whole retention
  * (readable; the numbers come from storageHeld and monthlyStorageCost).
  */
-export function steadyStateSummary(settings: StorageSettings, prices: Prices | undefined): Record<string, unknown> {
+export function steadyStateSummary(
+  settings: StorageSettings,
+  prices: Prices | undefined,
+  instance?: { instanceType: string; instanceCount: number; invocationTimeoutSeconds: number },
+): Record<string, unknown> {
   const bytesPerRun = expectedRunBytes(settings.steps);
   const perRunBasis =
     settings.compression === "none"
@@ -385,6 +406,14 @@ export function steadyStateSummary(settings: StorageSettings, prices: Prices | u
     const year = storageHeld({ ...opts, afterDays: 365 });
     summary.total = `unbounded: grows by ${formatBytes(held.growthBytesPerDay * 365)} a year (no fuxi:dataBucket.outputRetention.expireAfterDays)`;
     summary.afterOneYear = { total: formatBytes(year.totalBytes), monthlyStorageCost: formatMoney(monthlyStorageCost({ ...opts, afterDays: 365 }, prices)) };
+  }
+  if (instance) {
+    const assumed = assumedSecondsPerRun(instance.invocationTimeoutSeconds);
+    const day = dailyEstimate({ ...opts, secondsPerRun: assumed.seconds, instanceType: instance.instanceType, instanceCount: instance.instanceCount }, prices);
+    summary.perDay = {
+      instance: `${formatMoney(day.instance)} (${settings.runsPerDay} x ${formatDuration(assumed.seconds)} on ${instance.instanceCount} x ${instance.instanceType}: ${assumed.why}; npm start and the run status show measured times)`,
+      storage: `${formatMoney(day.storage)} (steady state)`,
+    };
   }
   const notes = retentionNotes(settings.retention);
   if (notes.length > 0) summary.notes = notes;

@@ -127,7 +127,11 @@ export = async () => {
     modelName: model.modelName,
     functionName: trigger.functionName,
     alertTopicArn: alerts.topicArn,
-    steadyStateStorage: steadyStateSummary(storage, cfg.cost),
+    steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+    }),
     /** What `npm run runs` and `npm run campaign` price runs with (prices: null until fuxi:cost is set). */
     costModel: {
       prices: cfg.cost ?? null,

@@ -12,6 +12,7 @@ import {
   expectedSecondsPerRun,
   assumedSecondsPerRun,
   billedUsage,
+  dailyEstimate,
   formatBytes,
   formatCampaignEstimate,
   priceRuns,
@@ -168,6 +169,18 @@ describe("cost arithmetic (cost.ts)", () => {
     });
   });
 
+  describe("a day of the cadence", () => {
+    it("is runsPerDay instance runs plus a day's share of the steady-state storage", () => {
+      const opts = { runsPerDay: 4, secondsPerRun: 1800, instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesPerRun: BYTES_PER_GB, retention: { expireAfterDays: 14 }, noncurrentDays: 30 };
+      const d = dailyEstimate(opts, PRICES);
+      close(d.instance.amount, 4 * 0.5 * 12);
+      close(d.storage.amount, (4 * 44 * 0.2) / DAYS_PER_MONTH);
+      close(d.total.amount, 24 + (4 * 44 * 0.2) / DAYS_PER_MONTH);
+      assert.equal(dailyEstimate({ ...opts, retention: undefined }, PRICES).storage.amount, Infinity);
+      assert.deepEqual(dailyEstimate(opts, undefined).total.missing, ['fuxi:cost.instanceHour["ml.g5.2xlarge"]', "fuxi:cost.storageGbMonth.STANDARD"]);
+    });
+  });
+
   describe("campaign estimate", () => {
     it("multiplies runs by the per-run seconds and bytes and prices both", () => {
       const e = campaignEstimate(
@@ -217,6 +230,11 @@ describe("cost arithmetic (cost.ts)", () => {
       const priced = steadyStateSummary({ runsPerDay: 4, steps: 60, compression: "gzip", retention: PROD, noncurrentDays: 30 }, PRICES);
       assert.match(String(priced.monthlyStorageCost), /^CNY [\d,]+\.\d\d$/);
       assert.match(String(priced.perRun), /^16\.2 GiB \(at most/);
+      const withInstance = steadyStateSummary({ runsPerDay: 4, steps: 60, compression: "none", retention: PROD, noncurrentDays: 30 }, PRICES, { instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600 });
+      const perDay = withInstance.perDay as { instance: string; storage: string };
+      // 4 runs x (600 + 3600) s at 12 per hour.
+      assert.match(perDay.instance, /^CNY 56\.00 \(4 x 1 h 10 min on 1 x ml\.g5\.2xlarge: 10 min 00 s start-up \+ the 1 h 00 min invocation timeout, an upper bound/);
+      assert.match(perDay.storage, /^CNY [\d,.]+ \(steady state\)$/);
       const forever = steadyStateSummary({ runsPerDay: 1, steps: 20, compression: "none", noncurrentDays: 30 }, PRICES);
       assert.match(String(forever.total), /^unbounded: grows by 1\.93 TiB a year/);
       assert.deepEqual(Object.keys(forever.afterOneYear as object), ["total", "monthlyStorageCost"]);
