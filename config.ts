@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
 import { BUCKET_NAME_PATTERN, cascadeStepsFault, COMPRESSIONS, JOB_NAME_PREFIX_MAX_LENGTH, MAX_TOTAL_STEPS, parseS3Uri, prefixesOverlap } from "./runtime/src/contract";
+import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCHIVE_CLASS, INFREQUENT_ACCESS_MIN_AGE_DAYS, STORAGE_CLASSES, type StorageClass } from "./cost";
 
 export const CONFIG_NAMESPACE = "fuxi";
 
@@ -39,6 +40,10 @@ const int = (min: number, max: number) => {
 };
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `is not allowed; expected one of ${values.join(", ")}` });
+/** A non-negative decimal (a price); the CLI may store "1.25" as a string. */
+const fromCliDecimal = (v: unknown) => (typeof v === "string" && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
+const price = () =>
+  z.preprocess(fromCliDecimal, z.number({ error: "is not a price; expected a non-negative number such as 1.25" }).nonnegative("is negative; expected a non-negative number such as 1.25").finite("is not a price; expected a finite number"));
 const bool = () => z.preprocess(boolFromCliString, z.boolean({ error: "is not a boolean; expected true or false" }));
 
 /** "" or a relative S3 key prefix ending in "/". */
@@ -50,6 +55,44 @@ const keyPrefix = z
   })
   .refine((p) => /^[A-Za-z0-9!\-_.*'()/]*$/.test(p), {
     error: "has characters outside S3's safe set; expected letters, digits and !-_.*'()/",
+  });
+
+const days = (min: number, why: string) => {
+  const msg = `is out of range; expected an integer from ${min} to 36500${why}`;
+  return z.preprocess(fromCliString, z.number({ error: msg }).int(msg).min(min, msg).max(36500, msg));
+};
+
+/**
+ * Lifecycle of the forecast output (`<outputPrefix>`): each step optional, days
+ * counted from when S3 wrote the object. Order and S3's minimums are checked here,
+ * so a bad rule fails at preview instead of at PutBucketLifecycleConfiguration.
+ */
+const outputRetention = z
+  .strictObject({
+    infrequentAccessAfterDays: days(INFREQUENT_ACCESS_MIN_AGE_DAYS, ` (S3 moves objects to STANDARD_IA at the earliest ${INFREQUENT_ACCESS_MIN_AGE_DAYS} days after creation)`).optional(),
+    archiveAfterDays: days(0, "").optional(),
+    archiveClass: oneOf(ARCHIVE_CLASSES).optional(),
+    expireAfterDays: days(1, "").optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.infrequentAccessAfterDays === undefined && r.archiveAfterDays === undefined && r.expireAfterDays === undefined) {
+      ctx.addIssue({ code: "custom", message: "sets no rule; expected at least one of infrequentAccessAfterDays, archiveAfterDays, expireAfterDays" });
+    }
+    if (r.archiveClass !== undefined && r.archiveAfterDays === undefined) {
+      ctx.addIssue({ code: "custom", path: ["archiveClass"], message: "has no archiveAfterDays; expected archiveAfterDays with it (or no archiveClass)" });
+    }
+    const ia = r.infrequentAccessAfterDays;
+    if (ia !== undefined && r.archiveAfterDays !== undefined && r.archiveAfterDays < ia + ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["archiveAfterDays"],
+        message: `is less than ${ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} days after infrequentAccessAfterDays (${ia}); expected at least ${ia + ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} (S3 keeps objects in STANDARD_IA ${ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} days before archiving them)`,
+      });
+    }
+    const lastTransition = Math.max(ia ?? -1, r.archiveAfterDays ?? -1);
+    if (r.expireAfterDays !== undefined && r.expireAfterDays <= lastTransition) {
+      ctx.addIssue({ code: "custom", path: ["expireAfterDays"], message: `is not after the last transition (day ${lastTransition}); expected more than ${lastTransition} (or drop the transitions)` });
+    }
   });
 
 const bucketName = z
@@ -100,6 +143,8 @@ export const stackConfigSchema = z.strictObject({
       requestExpiryDays: int(1, 3650).default(30),
       /** Incomplete multipart uploads are aborted after this many days. */
       abortMultipartAfterDays: int(1, 365).default(2),
+      /** Transitions and expiry of forecast output; none by default (outputs are kept in STANDARD forever). */
+      outputRetention: outputRetention.optional(),
     })
     .default({ replaceNotifications: false, forceDestroy: false, protect: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
   prefixes: z
@@ -121,8 +166,12 @@ export const stackConfigSchema = z.strictObject({
     .strictObject({
       cascadeSteps: cascadeSteps.default([20, 20, 20]),
       compression: oneOf(COMPRESSIONS).default("none"),
+      /** Runs expected per day: used only for the storage and cost estimates (the stack schedules nothing). */
+      runsPerDay: z
+        .preprocess(fromCliDecimal, z.number({ error: "is not a number; expected runs per day from 0.01 to 100, e.g. 4" }).min(0.01, "is out of range; expected runs per day from 0.01 to 100").max(100, "is out of range; expected runs per day from 0.01 to 100"))
+        .default(4),
     })
-    .default({ cascadeSteps: [20, 20, 20], compression: "none" }),
+    .default({ cascadeSteps: [20, 20, 20], compression: "none", runsPerDay: 4 }),
   transform: z
     .strictObject({
       instanceType: z
@@ -187,6 +236,18 @@ export const stackConfigSchema = z.strictObject({
       emails: z.array(z.email({ error: "is not an e-mail address; expected name@example.com" })).max(20, "has too many addresses; expected at most 20").default([]),
     })
     .default({ emails: [] }),
+  /** Prices for the cost estimates (no built-in prices: they differ by region and change). */
+  cost: z
+    .strictObject({
+      currency: z.string({ error: "is not a currency; expected a 3-letter code such as CNY or USD" }).regex(/^[A-Z]{3}$/, "is not a currency code; expected 3 capital letters such as CNY or USD"),
+      /** Price per instance-hour by SageMaker instance type (the Batch Transform column of the region's pricing page). */
+      instanceHour: z
+        .record(z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "is not an instance type; expected ml.<family>.<size>"), price())
+        .default({}),
+      /** Price per GB-month (GB = 2^30 bytes) by S3 storage class. */
+      storageGbMonth: z.partialRecord(oneOf(STORAGE_CLASSES), price()).default({}),
+    })
+    .optional(),
   tags: z
     .record(
       z.string().min(1).max(128, "is too long; expected a tag key of at most 128 characters").refine((k) => !k.toLowerCase().startsWith("aws:"), { error: 'is reserved; expected a tag key not starting with "aws:"' }),
@@ -243,11 +304,17 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** Setting names allowed at a path (top level or one object deep). */
+/** Setting names allowed at a path of nested objects. */
 function knownKeys(path: readonly PropertyKey[]): string[] {
-  if (path.length === 0) return Object.keys(stackConfigSchema.shape);
-  let schema: z.ZodType = stackConfigSchema.shape[path[0] as keyof typeof stackConfigSchema.shape];
+  let schema: z.ZodType = stackConfigSchema;
+  for (const key of path) {
+    while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+    if (!(schema instanceof z.ZodObject)) return [];
+    schema = (schema.shape as Record<string, z.ZodType>)[String(key)];
+    if (schema === undefined) return [];
+  }
   while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+  if (schema instanceof z.ZodRecord && schema.keyType instanceof z.ZodEnum) return schema.keyType.options.map(String);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
@@ -260,7 +327,8 @@ function describe(value: unknown): string {
 function keyPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return CONFIG_NAMESPACE;
   const [top, ...rest] = path.map(String);
-  return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join("")}`;
+  // Numbers and keys with dots (instance types) in the bracket form `pulumi config set --path` takes.
+  return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p.includes(".") ? `[${JSON.stringify(p)}]` : `.${p}`)).join("")}`;
 }
 
 
@@ -333,6 +401,23 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
   const jobPrefix = c.transform.jobNamePrefix ?? `fuxi-${opts.stack}`;
   if (c.transform.jobNamePrefix === undefined && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobPrefix) || jobPrefix.length > 40) {
     problems.push(`${CONFIG_NAMESPACE}:transform.jobNamePrefix: (missing) cannot default to ${describe(jobPrefix)} for stack ${describe(opts.stack)}; expected it set explicitly to 1-40 characters a-z, 0-9 and single hyphens`);
+  }
+  const retention = c.dataBucket.outputRetention;
+  if (retention && c.dataBucket.existingName !== undefined) {
+    problems.push(`${CONFIG_NAMESPACE}:dataBucket.outputRetention: ${describe(retention)} cannot apply to an adopted bucket (dataBucket.existingName); expected no outputRetention (an adopted bucket's lifecycle stays its owner's: set the rules on the bucket itself)`);
+  }
+  if (c.cost) {
+    const type = c.transform.instanceType;
+    if (c.cost.instanceHour[type] === undefined) {
+      problems.push(`${CONFIG_NAMESPACE}:cost.instanceHour: ${describe(c.cost.instanceHour)} has no price for ${JSON.stringify(type)} (transform.instanceType); expected a price per instance-hour for every instance type in use`);
+    }
+    const classes: StorageClass[] = ["STANDARD"];
+    if (retention?.infrequentAccessAfterDays !== undefined) classes.push("STANDARD_IA");
+    if (retention?.archiveAfterDays !== undefined) classes.push(retention.archiveClass ?? DEFAULT_ARCHIVE_CLASS);
+    const unpriced = classes.filter((k) => c.cost!.storageGbMonth[k] === undefined);
+    if (unpriced.length > 0) {
+      problems.push(`${CONFIG_NAMESPACE}:cost.storageGbMonth: ${describe(c.cost.storageGbMonth)} has no price for ${unpriced.join(", ")}; expected a price per GB-month for every storage class the output uses (${classes.join(", ")})`);
+    }
   }
   if (!c.runtime.providers.includes("cuda") && !c.runtime.allowCpu) {
     problems.push(`${CONFIG_NAMESPACE}:runtime.providers: ${describe(c.runtime.providers)} has no GPU provider; expected "cuda" in the list (or runtime.allowCpu: true)`);

@@ -7,9 +7,10 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { join } from "node:path";
 import { readStackConfig } from "./config";
+import { retentionNotes, steadyStateSummary } from "./cost";
 import { Alerts } from "./components/alerts";
 import type { AwsContext } from "./components/context";
-import { checkAdoptedNotifications, DataBucket } from "./components/dataBucket";
+import { checkAdoptedNotifications, DataBucket, NONCURRENT_VERSION_DAYS } from "./components/dataBucket";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
 import { checkModelArtifacts } from "./components/modelArtifacts";
@@ -45,6 +46,8 @@ export = async () => {
     retainOnDelete: cfg.dataBucket.retainOnDelete,
     requestsPrefix: prefixes.requests,
     requestExpiryDays: cfg.dataBucket.requestExpiryDays,
+    outputPrefix: prefixes.output,
+    outputRetention: cfg.dataBucket.outputRetention,
     abortMultipartAfterDays: cfg.dataBucket.abortMultipartAfterDays,
     tags,
   }, was("data"));
@@ -78,6 +81,7 @@ export = async () => {
     prefixes,
     model: cfg.model,
     runtime: cfg.runtime,
+    instance: { instanceType: cfg.transform.instanceType, instanceCount: cfg.transform.instanceCount },
     tags,
   }, { dependsOn: [sageMakerRole], ...was("model") });
 
@@ -118,6 +122,16 @@ export = async () => {
     tags,
   }, was("alerts"));
 
+  // What the cadence keeps in the bucket and what it costs (cost.ts; docs/cost.md).
+  const storage = {
+    runsPerDay: cfg.forecast.runsPerDay,
+    steps: cfg.forecast.cascadeSteps.reduce((a, b) => a + b, 0),
+    compression: cfg.forecast.compression,
+    retention: cfg.dataBucket.outputRetention,
+    noncurrentDays: NONCURRENT_VERSION_DAYS,
+  };
+  for (const note of retentionNotes(storage.retention)) pulumi.log.warn(`fuxi:dataBucket.outputRetention: ${note}`);
+
   const inputUri = pulumi.interpolate`s3://${data.bucketName}/${prefixes.input}`;
   return {
     dataBucket: data.bucketName,
@@ -127,6 +141,20 @@ export = async () => {
     modelName: model.modelName,
     functionName: trigger.functionName,
     alertTopicArn: alerts.topicArn,
+    steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+    }),
+    /** What `npm run runs` and `npm run campaign` price runs with (prices: null until fuxi:cost is set). */
+    costModel: {
+      prices: cfg.cost ?? null,
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+      ...storage,
+      retention: storage.retention ?? null,
+    },
     /** Start a run: upload the input, then the marker (RUN_ID e.g. 2023101206). */
     startRunCommands: [
       pulumi.interpolate`aws s3 cp ./fuxi_input.nc "${inputUri}$RUN_ID/fuxi_input.nc" --region ${ctx.region}`,

@@ -2,6 +2,26 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsContext, Tags } from "./context";
 import { s3Arn } from "./partition";
+import { DEFAULT_ARCHIVE_CLASS, type OutputRetention } from "../cost";
+
+/** Noncurrent versions (re-run outputs, expired objects) are deleted this many days after they became noncurrent. */
+export const NONCURRENT_VERSION_DAYS = 30;
+
+/** The lifecycle rule for `fuxi:dataBucket.outputRetention` on the output prefix (undefined: keep forever). */
+export function outputRetentionRule(outputPrefix: string, retention: OutputRetention | undefined): aws.types.input.s3.BucketLifecycleConfigurationRule | undefined {
+  if (!retention) return undefined;
+  const transitions: aws.types.input.s3.BucketLifecycleConfigurationRuleTransition[] = [];
+  if (retention.infrequentAccessAfterDays !== undefined) transitions.push({ days: retention.infrequentAccessAfterDays, storageClass: "STANDARD_IA" });
+  if (retention.archiveAfterDays !== undefined) transitions.push({ days: retention.archiveAfterDays, storageClass: retention.archiveClass ?? DEFAULT_ARCHIVE_CLASS });
+  if (transitions.length === 0 && retention.expireAfterDays === undefined) return undefined;
+  return {
+    id: "forecast-output-retention",
+    status: "Enabled",
+    filter: { prefix: outputPrefix },
+    ...(transitions.length > 0 ? { transitions } : {}),
+    ...(retention.expireAfterDays !== undefined ? { expiration: { days: retention.expireAfterDays } } : {}),
+  };
+}
 
 export interface DataBucketArgs {
   ctx: AwsContext;
@@ -15,6 +35,9 @@ export interface DataBucketArgs {
   retainOnDelete: boolean;
   requestsPrefix: string;
   requestExpiryDays: number;
+  /** Forecast output: transitions and expiry from `outputRetention` (none: kept in STANDARD forever). */
+  outputPrefix: string;
+  outputRetention?: OutputRetention;
   abortMultipartAfterDays: number;
   tags: Tags;
 }
@@ -22,7 +45,8 @@ export interface DataBucketArgs {
 /**
  * The stack's data bucket: private, SSE-S3, versioned, TLS only, with lifecycle
  * rules that abort incomplete multipart uploads (Batch Transform and the runtime
- * upload with multipart) and expire forecast request objects.
+ * upload with multipart), expire forecast request objects and, when configured,
+ * move forecast output to cheaper classes and expire it.
  */
 export class DataBucket extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
@@ -87,7 +111,7 @@ export class DataBucket extends pulumi.ComponentResource {
           filter: { prefix: "" },
           abortIncompleteMultipartUpload: { daysAfterInitiation: args.abortMultipartAfterDays },
           // Re-run outputs overwrite 290 MB steps; do not keep old versions forever.
-          noncurrentVersionExpiration: { noncurrentDays: 30 },
+          noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS },
         },
         {
           id: "expire-forecast-requests",
@@ -95,6 +119,7 @@ export class DataBucket extends pulumi.ComponentResource {
           filter: { prefix: args.requestsPrefix },
           expiration: { days: args.requestExpiryDays },
         },
+        ...[outputRetentionRule(args.outputPrefix, args.outputRetention)].filter((r) => r !== undefined),
       ],
     }, { parent: this, dependsOn: [versioning] });
     new aws.s3.BucketPolicy(`${name}-tls-only`, {

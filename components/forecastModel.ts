@@ -22,11 +22,14 @@ export interface RuntimeSettings {
  * FUXI_MODEL_S3_URI (downloaded at start); an archive is ModelDataUrl instead and lands in the
  * default FUXI_MODEL_DIR.
  */
-export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSettings, lanes: RequestLanes): Partial<Record<RuntimeEnvName, string>> {
+export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSettings, lanes: RequestLanes, instance: InstanceResources): Partial<Record<RuntimeEnvName, string>> {
   const env: Partial<Record<RuntimeEnvName, string>> = {
     [RUNTIME_ENV.dataBucket]: lanes.bucket,
     [RUNTIME_ENV.inputPrefix]: lanes.inputPrefix,
     [RUNTIME_ENV.outputPrefix]: lanes.outputPrefix,
+    // Recorded in each run manifest's usage: a container cannot ask SageMaker which instance it is on.
+    [RUNTIME_ENV.instanceType]: instance.instanceType,
+    [RUNTIME_ENV.instanceCount]: String(instance.instanceCount),
     [RUNTIME_ENV.providers]: runtime.providers.join(","),
     [RUNTIME_ENV.allowCpu]: String(runtime.allowCpu),
     [RUNTIME_ENV.keepAllStages]: String(runtime.keepAllStages),
@@ -41,6 +44,12 @@ export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSetting
   return env;
 }
 
+/** The transform jobs' TransformResources (the trigger starts every job with the same). */
+export interface InstanceResources {
+  instanceType: string;
+  instanceCount: number;
+}
+
 export interface ForecastModelArgs {
   /** Base of the model's physical name (`<namePrefix>-model-<random>`); a model is stateless, so a new prefix just replaces it. */
   namePrefix: string;
@@ -52,6 +61,7 @@ export interface ForecastModelArgs {
   prefixes: Prefixes;
   model: ModelLocation;
   runtime: RuntimeSettings;
+  instance: InstanceResources;
   tags: Tags;
 }
 
@@ -76,7 +86,7 @@ export class ForecastModel extends pulumi.ComponentResource {
         image: imageUri,
         mode: "SingleModel",
         environment: pulumi.output(args.bucketName).apply((bucket) =>
-          runtimeEnvironment(args.model, args.runtime, { bucket, inputPrefix: args.prefixes.input, outputPrefix: args.prefixes.output }) as Record<string, string>,
+          runtimeEnvironment(args.model, args.runtime, { bucket, inputPrefix: args.prefixes.input, outputPrefix: args.prefixes.output }, args.instance) as Record<string, string>,
         ),
         ...(args.model.kind === "archive" ? { modelDataUrl: formatS3Uri(args.model) } : {}),
       },

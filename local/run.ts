@@ -8,6 +8,8 @@ import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, ty
 import { parseLeads } from "./quicklook-cli";
 import { loadLocalStack } from "./stack-settings";
 import { buildLocalImage, DockerUnavailableError, type BuiltImage } from "../tools/runtime-image";
+import { NONCURRENT_VERSION_DAYS } from "../components/dataBucket";
+import { formatBytes, formatMoney, priceRuns, type CostModel } from "../cost";
 
 const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [--full | --grid 181x360]
                   [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
@@ -180,7 +182,8 @@ async function main() {
     return;
   }
   if (barStarted) bar.stop();
-  console.log(summary(result, (performance.now() - started) / 1000));
+  const costModel = { prices: stack.config.cost ?? null, retention: stack.config.dataBucket.outputRetention, noncurrentDays: NONCURRENT_VERSION_DAYS };
+  console.log(summary(result, (performance.now() - started) / 1000, costModel));
 }
 
 const MB = 1024 * 1024;
@@ -201,7 +204,17 @@ function phases(timings: Record<string, number>): string {
     .join(", ");
 }
 
-export function summary(r: LocalRunResult, wallSeconds: number): string {
+/** What the run used and, with `fuxi:cost` in the stack file, what it would cost on that instance in the cloud. */
+function usageLine(r: LocalRunResult, costModel: Pick<CostModel, "prices" | "retention" | "noncurrentDays">): string {
+  const job = r.jobs[0];
+  const u = r.manifest.usage;
+  const { runs } = priceRuns([{ transformStartTime: job?.transformStartTime, transformEndTime: job?.transformEndTime, instanceType: job?.request.TransformResources.InstanceType, instanceCount: job?.request.TransformResources.InstanceCount, usage: u }], costModel);
+  const run = runs[0]!;
+  const time = run.source === "sagemaker" ? `${run.seconds!.toFixed(1)} s TransformStartTime → TransformEndTime (the runtime saw ${u.visibleSeconds.toFixed(1)} s)` : `${u.visibleSeconds.toFixed(1)} s seen by the runtime`;
+  return `  usage      ${run.instanceType ?? "?"} × ${run.instanceCount}: ${time}, ${formatBytes(u.bytesWritten)} written; ${run.cost ? formatMoney(run.cost.total) : "cost unknown"}`;
+}
+
+export function summary(r: LocalRunResult, wallSeconds: number, costModel: Pick<CostModel, "prices" | "retention" | "noncurrentDays"> = { prices: null, noncurrentDays: NONCURRENT_VERSION_DAYS }): string {
   const m = r.manifest;
   const steps = m.files.filter((f) => /^\d{3}\.nc$/.test(f.file));
   const totalBytes = steps.reduce((sum, f) => sum + f.bytes, 0);
@@ -218,6 +231,7 @@ export function summary(r: LocalRunResult, wallSeconds: number): string {
     `  job        ${m.jobName} Completed in ${jobSeconds.toFixed(1)} s (runtime wall ${(m.wallMs / 1000).toFixed(1)} s, providers ${m.providers.join(",")})`,
     `  forecast   init ${m.initTime}, ${m.steps} steps +${steps[0]?.lead ?? "?"} h … +${steps[steps.length - 1]?.lead ?? "?"} h, cascade [${m.cascadeSteps.join(", ")}], grid ${m.grid.lat}×${m.grid.lon}, compression ${m.compression}`,
     `  files      ${steps.length} × ${(totalBytes / steps.length / MB).toFixed(1)} MB = ${(totalBytes / MB).toFixed(1)} MB, plus _SUCCESS (manifest) and _transform/${m.jobName}.json.out`,
+    usageLine(r, costModel),
     `  per step   run ${median(steps.map((f) => f.runMs)).toFixed(0)} ms, encode ${median(steps.map((f) => f.encodeMs)).toFixed(0)} ms, upload ${median(steps.map((f) => f.uploadMs)).toFixed(0)} ms (medians from the manifest)`,
     `  phases     ${phases(r.timingsMs)}`,
     `  outputs    ${r.outputUri}  (s3rver data: ${r.s3DataDir}; it stops with this command)`,

@@ -85,6 +85,7 @@ export function localModelEnvironment(stack: LocalStack, modelDir: string, provi
     { bucket: "local", key: "model.tar.gz", kind: "archive" },
     { ...config.runtime, providers, allowCpu: providers.includes("cpu") },
     { bucket: stack.bucket, inputPrefix: config.prefixes.input, outputPrefix: config.prefixes.output },
+    { instanceType: config.transform.instanceType, instanceCount: config.transform.instanceCount },
   );
   return { ...(env as Record<string, string>), [RUNTIME_ENV.modelDir]: modelDir };
 }

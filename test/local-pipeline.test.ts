@@ -118,6 +118,12 @@ describe("local pipeline end to end (npm start on a tiny grid, real trigger and 
     assert.match(text, new RegExp(`job +${result.manifest.jobName} Completed in \\d+\\.\\d s`));
     assert.match(text, /4 steps \+6 h … \+24 h, cascade \[2, 1, 1\], grid 19×36/);
     assert.match(text, /files +4 × [\d.]+ MB/);
+    // The dev stack's instance, the local runner's job times, the manifest's bytes; no prices in Pulumi.dev.yaml.
+    assert.match(text, /usage +ml\.g4dn\.xlarge × 1: [\d.]+ s TransformStartTime → TransformEndTime \(the runtime saw [\d.]+ s\), [\d.]+ (KiB|MiB) written; cost unknown: set fuxi:cost \(fuxi:cost\.instanceHour\["ml\.g4dn\.xlarge"\], fuxi:cost\.storageGbMonth\.STANDARD;/);
+    const priced = summary(result, 12.3, { prices: { currency: "CNY", instanceHour: { "ml.g4dn.xlarge": 3600 }, storageGbMonth: { STANDARD: 0 } }, noncurrentDays: 30 });
+    const seconds = (result.jobs[0]!.transformEndTime!.getTime() - result.jobs[0]!.transformStartTime!.getTime()) / 1000;
+    assert.ok(priced.includes(`written; CNY ${seconds.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`), priced);
+    assert.equal(result.manifest.usage.instanceType, "ml.g4dn.xlarge");
     assert.match(text, /phases +models [\d.]+ s, input [\d.]+ s, upload\+trigger [\d.]+ s, job [\d.]+ s, copy [\d.]+ s, maps [\d.]+ s/);
     assert.ok(text.includes(`outputs    s3://fuxi-dev-data-local/output/2023101206/`));
     assert.ok(text.includes(`copied to  ${result.outputFolder}`));

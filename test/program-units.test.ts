@@ -91,13 +91,14 @@ describe("policy builders (components/roles.ts)", () => {
 describe("environments", () => {
   it("model: FUXI_MODEL_S3_URI only for a prefix; at most 16 entries", () => {
     const lanes = { bucket: "data", inputPrefix: "input/", outputPrefix: "output/" };
-    const prefixEnv = runtimeEnvironment({ bucket: "wts", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 }, lanes);
+    const prefixEnv = runtimeEnvironment({ bucket: "wts", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 }, lanes, { instanceType: "ml.g5.2xlarge", instanceCount: 2 });
     assert.deepEqual(prefixEnv, {
       FUXI_DATA_BUCKET: "data", FUXI_INPUT_PREFIX: "input/", FUXI_OUTPUT_PREFIX: "output/",
+      FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "2",
       FUXI_PROVIDERS: "cuda", FUXI_ALLOW_CPU: "false", FUXI_KEEP_ALL_STAGES: "false", FUXI_STEPS_IN_FLIGHT: "2", LOG_LEVEL: "info",
       FUXI_MODEL_S3_URI: "s3://wts/fuxi/", FUXI_INTRA_OP_THREADS: "4",
     });
-    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME, lanes).FUXI_MODEL_S3_URI, undefined);
+    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME, lanes, { instanceType: "ml.g4dn.xlarge", instanceCount: 1 }).FUXI_MODEL_S3_URI, undefined);
     // What the component sets is what the runtime accepts.
     assert.deepEqual(readConfig(prefixEnv).lanes, lanes);
     assert.ok(Object.keys(prefixEnv).length <= MAX_MODEL_ENVIRONMENT_ENTRIES);

@@ -193,6 +193,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.ok(Object.keys(env).length <= 16);
       const runtime = readRuntimeEnv(env);
       assert.deepEqual(runtime.providers, ["cuda"]);
+      assert.deepEqual([runtime.instanceType, runtime.instanceCount], [e.instanceType, 1], "the manifest's usage names the jobs' instance");
       if (e.model.kind === "prefix") {
         assert.equal(runtime.modelS3Uri, `s3://${e.model.bucket}/${e.model.key}`);
         assert.equal(container.modelDataUrl, undefined);
@@ -389,7 +390,8 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
 
     it("exports the bucket, URIs, image, model, function, topic and the commands that start a run", () => {
       const o = r.outputs;
-      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "dataBucket", "functionName", "imageUri", "inputUri", "modelName", "outputUri", "startRunCommands"]);
+      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "costModel", "dataBucket", "functionName", "imageUri", "inputUri", "modelName", "outputUri", "startRunCommands", "steadyStateStorage"]);
+      assert.equal((o.costModel as { instanceType: string }).instanceType, e.instanceType);
       assert.equal(o.inputUri, `s3://${bucketName()}/${e.prefixes.input}`);
       assert.equal(o.outputUri, `s3://${bucketName()}/${e.prefixes.output}`);
       assert.equal(o.functionName, `${prefix}-trigger`);

@@ -95,6 +95,12 @@ describe("runtime server: concurrency, ping latency, kill and resume", function 
     assert.ok(resumed.resumedFromStep >= 5 && resumed.resumedFromStep < 60, `resumed from step ${resumed.resumedFromStep}`);
     assert.equal(resumed.files.filter((f) => f.resumed).length, resumed.resumedFromStep);
     assert.equal(runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone).length, 60 - resumed.resumedFromStep, "only the missing steps ran");
+    // usage counts only what this invocation wrote; bytesStored is the whole run.
+    assert.deepEqual([resumed.usage.stepsResumed, resumed.usage.stepsComputed], [resumed.resumedFromStep, 60 - resumed.resumedFromStep]);
+    assert.equal(resumed.usage.bytesWritten, resumed.files.filter((f) => !f.resumed).reduce((a, f) => a + f.bytes, 0));
+    assert.equal(resumed.usage.bytesStored, resumed.files.reduce((a, f) => a + f.bytes, 0));
+    assert.ok(resumed.usage.bytesWritten < resumed.usage.bytesStored);
+    assert.equal(runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone).length, 60 - resumed.resumedFromStep, "only the missing steps ran");
 
     assert.deepEqual(resumed.files.map((f) => [f.file, f.bytes, f.sha256]), whole.files.map((f) => [f.file, f.bytes, f.sha256]), "same files, sizes and SHA-256");
     for (const file of whole.files) {

@@ -69,7 +69,7 @@ describe("runtime server: full request on loopback S3", function () {
     inputBytes = await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT });
     await put(s3, "input/2023101206/fuxi_input.nc", inputBytes);
     expected = referenceFrames(syntheticWindow(grid.lat, grid.lon), cascade, grid);
-    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "1" });
     await runtime.waitUntilReady();
   });
 
@@ -110,6 +110,16 @@ describe("runtime server: full request on loopback S3", function () {
       assert.ok(file.runMs !== undefined && file.encodeMs !== undefined && file.uploadMs !== undefined);
     }
     const stepLogs = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone);
+    // usage: the instance from the model's environment, the visible window in order, steps and bytes.
+    const u = manifest.usage;
+    assert.deepEqual([u.instanceType, u.instanceCount, u.stepsComputed, u.stepsResumed], ["ml.g5.2xlarge", 1, 42, 0]);
+    const times = [u.containerStartedAt, u.modelsReadyAt!, u.invocationStartedAt, u.invocationEndedAt].map(Date.parse);
+    assert.deepEqual([...times].sort((a, b) => a - b), times, `usage times in order: ${JSON.stringify(u)}`);
+    assert.equal(u.invocationStartedAt, manifest.startedAt);
+    assert.equal(u.invocationEndedAt, manifest.finishedAt);
+    assert.equal(u.visibleSeconds, (times[3]! - times[0]!) / 1000);
+    const stepBytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
+    assert.deepEqual([u.bytesWritten, u.bytesStored], [stepBytes, stepBytes]);
     assert.equal(stepLogs.length, 42);
     for (const key of ["step", "lead", "stage", "runMs", "encodeMs", "uploadMs", "rssMb"]) assert.ok(key in stepLogs[0], `step log has ${key}`);
     // One session creation per stage: short at start-up (for /ping), medium and long when reached.

@@ -1,3 +1,4 @@
+import { processStartedAt, runUsage } from "../runtime/src/usage";
 import assert from "node:assert/strict";
 import { readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -205,7 +206,10 @@ describe("runtime: configuration", () => {
       bitroundBits: bitsPerChannel(DEFAULT_BITROUND_BITS),
       logLevel: "info",
       port: 8080,
+      instanceType: null,
+      instanceCount: null,
     });
+    assert.deepEqual(readConfig({ ...LANES_ENV, FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "2" }), { ...config, instanceType: "ml.g5.2xlarge", instanceCount: 2 });
   });
 
   it("needs the stack's lanes: bucket name, prefixes that end in / and do not overlap", () => {
@@ -245,7 +249,39 @@ describe("runtime: configuration", () => {
     assert.throws(() => readConfig({ ...LANES_ENV, FUXI_KEEP_ALL_STAGES: "yes" }), /FUXI_KEEP_ALL_STAGES: must be "true" or "false"/);
     assert.throws(() => readConfig({ ...LANES_ENV, FUXI_MODEL_S3_URI: "s3://bucket/no-slash" }), /FUXI_MODEL_S3_URI: must look like/);
     assert.throws(() => readConfig({ ...LANES_ENV, SAGEMAKER_BIND_TO_PORT: "http" }), /SAGEMAKER_BIND_TO_PORT/);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_INSTANCE_TYPE: "g5.2xlarge" }), /FUXI_INSTANCE_TYPE: must look like ml.<family>.<size>/);
+    assert.throws(() => readConfig({ ...LANES_ENV, FUXI_INSTANCE_COUNT: "0" }), /FUXI_INSTANCE_COUNT: must be an integer from 1 to 100/);
   });
+});
+describe("runtime: the manifest's usage", () => {
+  const started = new Date("2026-12-01T06:00:00.000Z");
+  const at = (s: number) => new Date(started.getTime() + s * 1000);
+  it("records the visible window, steps and bytes of this invocation", () => {
+    const u = runUsage({
+      instance: { instanceType: "ml.g4dn.xlarge", instanceCount: 1 },
+      containerStartedAt: started,
+      modelsReadyAt: at(40),
+      invocationStartedAt: at(41),
+      invocationEndedAt: at(641.5),
+      files: [{ bytes: 100, resumed: true }, { bytes: 200, resumed: true }, { bytes: 300, resumed: false }],
+    });
+    assert.deepEqual(u, {
+      instanceType: "ml.g4dn.xlarge",
+      instanceCount: 1,
+      containerStartedAt: "2026-12-01T06:00:00.000Z",
+      modelsReadyAt: "2026-12-01T06:00:40.000Z",
+      invocationStartedAt: "2026-12-01T06:00:41.000Z",
+      invocationEndedAt: "2026-12-01T06:10:41.500Z",
+      visibleSeconds: 641.5,
+      stepsComputed: 1,
+      stepsResumed: 2,
+      bytesWritten: 300,
+      bytesStored: 600,
+    });
+  });
+  it("takes the container's start from the process's uptime", () => {
+    assert.equal(processStartedAt(Date.parse("2026-12-01T06:00:10Z"), 10).toISOString(), "2026-12-01T06:00:00.000Z");
+    assert.ok(processStartedAt().getTime() <= Date.now());  });
 });
 
 describe("runtime: stand-in ONNX models", () => {

@@ -24,6 +24,8 @@ const REPO_ROOT = join(__dirname, "..");
 export const planPath = (stack: PlanStack): string => join(REPO_ROOT, "plans", `${stack}.md`);
 
 const SECRET = "[secret]";
+/** Outputs known before deployment whose values a reviewer should see (the others are names and ARNs). */
+const PLAN_SHOWN_OUTPUTS = ["steadyStateStorage"];
 
 /** Sets `[secret]` at each dotted path (paths come from the mock run's secretInputs). */
 function maskSecrets(inputs: Record<string, unknown>, paths: string[]): Record<string, unknown> {
@@ -147,6 +149,14 @@ export function renderPlan(stack: PlanStack, result: MockRunResult): string {
     "",
     `Stack outputs: ${Object.keys(result.outputs).sort().map((k) => `\`${k}\``).join(", ") || "none"}.`,
     "",
+    ...PLAN_SHOWN_OUTPUTS.filter((k) => result.outputs[k] !== undefined).flatMap((k) => [
+      `Output \`${k}\`:`,
+      "",
+      "```yaml",
+      stringify(renderValue(result.outputs[k], scrub), { lineWidth: 0 }).trimEnd(),
+      "```",
+      "",
+    ]),
     "## Resources",
     "",
   ];

@@ -24,6 +24,9 @@ export interface RuntimeConfig {
   bitroundBits: number[];
   logLevel: string;
   port: number;
+  /** FUXI_INSTANCE_TYPE / FUXI_INSTANCE_COUNT: recorded in the manifest's usage (null when unset). */
+  instanceType: string | null;
+  instanceCount: number | null;
 }
 
 export class ConfigError extends Error {
@@ -94,6 +97,10 @@ export function readConfig(env: Env): RuntimeConfig {
   if (modelS3Uri !== undefined && !(parseS3Uri(modelS3Uri) && modelS3Uri.endsWith("/"))) {
     throw new ConfigError(RUNTIME_ENV.modelS3Uri, `must look like s3://bucket/prefix/ (ending in /), got ${JSON.stringify(modelS3Uri)}`);
   }
+  const instanceType = env[RUNTIME_ENV.instanceType]?.trim() || null;
+  if (instanceType !== null && !/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
+    throw new ConfigError(RUNTIME_ENV.instanceType, `must look like ml.<family>.<size>, got ${JSON.stringify(env[RUNTIME_ENV.instanceType])}`);
+  }
   return {
     lanes: lanesOfStack,
     modelDir: env[RUNTIME_ENV.modelDir]?.trim() || "/opt/ml/model",
@@ -108,6 +115,8 @@ export function readConfig(env: Env): RuntimeConfig {
     bitroundBits: bitroundBitsOf(env),
     logLevel: env[RUNTIME_ENV.logLevel]?.trim() || "info",
     port: integer(env, RUNTIME_ENV.port, 1, 65535) ?? 8080,
+    instanceType,
+    instanceCount: integer(env, RUNTIME_ENV.instanceCount, 1, 100) ?? null,
   };
 }
 

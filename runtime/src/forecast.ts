@@ -31,6 +31,7 @@ import { deleteObjects, downloadRanged, getObjectBytes, headObject, isNotFound, 
 import { createRunDir } from "./scratch";
 import { timeEmbedding } from "./time-embedding";
 import type { FuxiInput } from "./netcdf";
+import { runUsage, type InstanceSettings, type RunUsage } from "./usage";
 
 export interface RunContext {
   s3: S3Client;
@@ -50,6 +51,8 @@ export interface RunContext {
   logEvent: LogEvent;
   /** Aborted on SIGTERM: the loop stops at the next step boundary, finished steps are kept. */
   signal: AbortSignal;
+  /** For the manifest's usage: the instance and when this container started and became ready. */
+  usage: { instance: InstanceSettings; containerStartedAt: Date; modelsReadyAt: Date | undefined };
 }
 
 /** Everything that determines the output bytes; equal fingerprints produce identical files. */
@@ -279,6 +282,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
 
   const stepLoopMs = performance.now() - loopStarted;
   records.sort((a, b) => a.step - b.step);
+  const finishedAt = new Date();
   const manifest: Manifest = {
     version: 1,
     runId: request.runId,
@@ -298,9 +302,10 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     models: context.models,
     files: records,
     startedAt: new Date(started).toISOString(),
-    finishedAt: new Date().toISOString(),
-    wallMs: Date.now() - started,
+    finishedAt: finishedAt.toISOString(),
+    wallMs: finishedAt.getTime() - started,
     stepLoopMs,
+    usage: runUsage({ ...context.usage, invocationStartedAt: new Date(started), invocationEndedAt: finishedAt, files: records }),
   };
   // Anything that appeared under the folder during the run (outside _transform/) is not this run's.
   const listed = new Set(records.map((r) => output.key + r.file));

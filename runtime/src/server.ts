@@ -13,6 +13,7 @@ import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } 
 import { eventLogger } from "./log-event";
 import { createS3Client, S3Fault } from "./s3";
 import { removeStaleRunDirs } from "./scratch";
+import { processStartedAt } from "./usage";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -59,6 +60,8 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 export async function startServer(config: RuntimeConfig, log: Logger, env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   let readiness: Readiness = { state: "starting" };
+  const containerStartedAt = processStartedAt();
+  let modelsReadyAt: Date | undefined;
   let running: ForecastRequest | undefined;
   const abort = new AbortController();
   const engine = new InferenceEngine();
@@ -77,6 +80,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       const models = await describeModelFiles(dir);
       const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
       readiness = { state: "ready", models, ready: inference };
+      modelsReadyAt = new Date();
       logEvent(RUNTIME_LOG_EVENTS.ready, { modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
     } catch (error) {
       const reason = (error as Error).message;
@@ -102,7 +106,8 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       const { jobName, runId, input, outputPrefix, cascadeSteps } = forecastRequest;
       logEvent(RUNTIME_LOG_EVENTS.runStarted, { jobName, runId, input, outputPrefix, cascadeSteps }, "invocation");
       const manifest: Manifest = await runForecast(
-        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, logEvent, signal: abort.signal },
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, logEvent, signal: abort.signal,
+          usage: { instance: { instanceType: config.instanceType, instanceCount: config.instanceCount }, containerStartedAt, modelsReadyAt } },
         forecastRequest,
       );
       send(response, 200, manifest);

@@ -37,6 +37,8 @@ export const RUNTIME_ENV = {
   stepsInFlight: "FUXI_STEPS_IN_FLIGHT",
   encodeThreads: "FUXI_ENCODE_THREADS",
   bitroundBits: "FUXI_BITROUND_BITS",
+  instanceType: "FUXI_INSTANCE_TYPE",
+  instanceCount: "FUXI_INSTANCE_COUNT",
   logLevel: "LOG_LEVEL",
   port: "SAGEMAKER_BIND_TO_PORT",
   s3ForcePathStyle: "S3_FORCE_PATH_STYLE",

@@ -40,4 +40,31 @@ export interface Manifest {
   wallMs: number;
   /** Wall time from the first computed step to the last upload (excludes input decode and resume). */
   stepLoopMs: number;
+  /** Instance, the visible part of the billed time, steps and bytes (runtime/src/usage.ts). */
+  usage: RunUsage;
+}
+
+// The manifest's `usage` part (runtime/src/usage.ts computes it; docs/contract.md, "Run manifest: usage").
+/** The instance the stack's jobs run on, from the model's environment (a container cannot ask SageMaker). */
+export interface InstanceSettings {
+  instanceType: string | null;
+  instanceCount: number | null;
+}
+
+export interface RunUsage extends InstanceSettings {
+  /** When this container's process started (after provisioning, image pull and model download). */
+  containerStartedAt: string;
+  /** When the models were loaded and /ping turned healthy. */
+  modelsReadyAt: string | null;
+  /** When this invocation arrived, and when its manifest was written (the last thing it does). */
+  invocationStartedAt: string;
+  invocationEndedAt: string;
+  /** invocationEndedAt - containerStartedAt: the part of the billed time the runtime saw. */
+  visibleSeconds: number;
+  /** Steps this invocation computed, and steps kept from an interrupted earlier invocation. */
+  stepsComputed: number;
+  stepsResumed: number;
+  /** Step-file bytes this invocation uploaded, and of every step file of the run. */
+  bytesWritten: number;
+  bytesStored: number;
 }
