@@ -129,6 +129,7 @@ const FAULTS: Fault[] = [
   { fault: "no reserved concurrency", caughtBy: "lambda-reserved-concurrency", mutate: (s) => s.edit("aws:lambda/function:Function", "trigger-function", (p) => delete p.reservedConcurrentExecutions) },
   { fault: "no on-failure destination", caughtBy: "lambda-failure-destination", mutate: (s) => s.remove("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "trigger-async") },
   { fault: "the function's log group not in the stack", caughtBy: "lambda-log-retention", mutate: (s) => s.remove("aws:cloudwatch/logGroup:LogGroup", "trigger-logs") },
+  { fault: "a production stack that keeps every forecast forever (no output retention)", caughtBy: "s3-output-retention-on-production", run: { stack: "prod", config: { "fuxi:dataBucket": { protect: true } } } },
   { fault: "a log group without retention", caughtBy: "log-group-retention", mutate: (s) => s.edit("aws:cloudwatch/logGroup:LogGroup", "trigger-logs", (p) => delete p.retentionInDays) },
   { fault: "S3 may invoke the function from any account", caughtBy: "lambda-s3-permission-scoped", mutate: (s) => s.edit("aws:lambda/permission:Permission", "trigger-s3-invoke", (p) => delete p.sourceAccount) },
   { fault: "the model image by tag", caughtBy: "sagemaker-image-by-digest", mutate: (s) => s.edit("aws:sagemaker/model:Model", "fuxi-dev-model", (p) => (p.primaryContainer = { ...p.primaryContainer, image: "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fuxi-dev-runtime:latest" })) },

@@ -5,7 +5,7 @@ import { parse } from "yaml";
 import { NONCURRENT_VERSION_DAYS, outputRetentionRule } from "../components/dataBucket";
 import { fromRecorded, runStackPolicy } from "../policy/harness";
 import { s3OutputRetentionOnProduction, stackOfUrn } from "../policy/rules";
-import { runProgramUnderMocks, type MockRunResult } from "../tools/mock-program";
+import { runProgramUnderMocks, wellKeptBucket, type MockRunResult } from "../tools/mock-program";
 
 const LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration";
 const rulesOf = (run: MockRunResult) => run.resources.find((r) => r.type === LIFECYCLE)!.inputs.rules as Record<string, any>[];
@@ -113,8 +113,8 @@ describe("output retention (fuxi:dataBucket.outputRetention)", function () {
         const bare = await runProgramUnderMocks({ stack: "prod", config: { "fuxi:dataBucket": bucket } });
         const { violations } = await runStackPolicy(s3OutputRetentionOnProduction, fromRecorded(bare.resources));
         assert.equal(violations.length, 1);
-        assert.match(violations[0]!.message, /^aws:s3\/bucket:Bucket "fuxi-prod-data": production stack "prod" keeps every forecast under output\/ in S3 Standard forever/);
-        assert.match(violations[0]!.urn!, /aws:s3\/bucket:Bucket::fuxi-prod-data$/);
+        assert.match(violations[0]!.message, /^aws:s3\/bucket:Bucket "data": production stack "prod" keeps every forecast under output\/ in S3 Standard forever/);
+        assert.match(violations[0]!.urn!, /aws:s3\/bucket:Bucket::data$/);
         const devBare = await runProgramUnderMocks({ stack: "dev", config: { "fuxi:dataBucket": { forceDestroy: true } } });
         const asProduction = await runStackPolicy(s3OutputRetentionOnProduction, fromRecorded(devBare.resources), { "s3-output-retention-on-production": { productionStacks: ["dev"] } });
         assert.equal(asProduction.violations.length, 1);
@@ -133,11 +133,11 @@ describe("output retention (fuxi:dataBucket.outputRetention)", function () {
         assert.equal((await runStackPolicy(s3OutputRetentionOnProduction, changeRule((x) => ({ ...x, filter: { prefix: "" } })))).violations.length, 0, "a whole-bucket rule covers the output");
       });
 
-      it("says it cannot check an adopted bucket", async () => {
-        const adopted = await runProgramUnderMocks({ stack: "prod", config: { "fuxi:dataBucket": { existingName: "their-forecast-bucket" } } });
+      it("checks an adopted bucket too: the stack reads its lifecycle (#12), so a bucket without retention is reported", async () => {
+        const adopted = await runProgramUnderMocks({ stack: "prod", config: { "fuxi:dataBucket": { existingName: "their-forecast-bucket" } }, existingBuckets: { "their-forecast-bucket": wellKeptBucket("their-forecast-bucket") } });
         const { violations } = await runStackPolicy(s3OutputRetentionOnProduction, fromRecorded(adopted.resources));
         assert.equal(violations.length, 1);
-        assert.match(violations[0]!.message, /bucket their-forecast-bucket, which this stack does not manage: its retention cannot be checked here/);
+        assert.match(violations[0]!.message, /^aws:s3\/bucket:Bucket "data-adopted": production stack "prod" keeps every forecast under output\/ in S3 Standard forever/);
       });
     });
   });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
-import { RUNTIME_LOG_EVENTS, runtimeLogEvent } from "../runtime/src/contract";
+import { RUNTIME_ENV, RUNTIME_LOG_EVENTS, runtimeLogEvent } from "../runtime/src/contract";
 import { writeStandinModels } from "../tools/standin-model";
 import { loadLocalStack, localModelEnvironment } from "../local/stack-settings";
 import { removeContainer, startRuntimeContainer, type RunningRuntimeContainer } from "../local/runtime-container";
@@ -101,7 +101,8 @@ describe("runtime image (real Docker): run as SageMaker runs it", function () {
     }
     // The model's Environment exactly as components/forecastModel.ts builds it from Pulumi.dev.yaml,
     // with the providers this CPU image has; SageMaker adds SAGEMAKER_BATCH for a transform job.
-    environment = { ...localModelEnvironment(loadLocalStack("dev"), models, ["cpu"]), SAGEMAKER_BATCH: "true" };
+    // The stack's lanes name its own bucket; this test's requests use the harness's bucket (BUCKET).
+    environment = { ...localModelEnvironment(loadLocalStack("dev"), models, ["cpu"]), [RUNTIME_ENV.dataBucket]: BUCKET, SAGEMAKER_BATCH: "true" };
 
     // The in-process runtime (tsx, as the local pipeline and the other tests run it) on the same
     // stand-in model and input: the reference the image must match bit for bit.
