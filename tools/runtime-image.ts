@@ -58,6 +58,28 @@ export function requireDocker(): void {
   }
 }
 
+/**
+ * The `docker` CLI that can build with BuildKit: Docker's own CLI from 23 on builds with BuildKit only
+ * through the buildx plugin, while older CLIs (Debian bookworm's docker.io, 20.10) have it built in
+ * (DOCKER_BUILDKIT=1). Machines often carry both (Docker's CLI in /usr/local/bin before Debian's), so
+ * every `docker` on PATH is tried in order. Throws DockerUnavailableError naming each one and why not.
+ */
+export function buildkitDockerCli(): string {
+  const found = spawnSync("sh", ["-c", "which -a docker"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+  const reasons: string[] = [];
+  for (const cli of [...new Set(found)]) {
+    if (spawnSync(cli, ["buildx", "version"], { stdio: "ignore" }).status === 0) return cli;
+    const version = spawnSync(cli, ["version", "--format", "{{.Client.Version}}"], { encoding: "utf8" }).stdout.trim();
+    const major = Number(/^(\d+)\./.exec(version)?.[1]);
+    if (major > 0 && major < 23) return cli;
+    reasons.push(`${cli} (client ${version || "unknown"}, no buildx plugin)`);
+  }
+  throw new DockerUnavailableError(
+    `no docker CLI here builds with BuildKit: ${reasons.join("; ") || "none on PATH"}. Install the buildx plugin ` +
+      "(https://docs.docker.com/build/install-buildx/) or Debian's docker.io (`sudo apt-get install docker.io`, BuildKit built in)",
+  );
+}
+
 export function imageExists(reference: string): boolean {
   return spawnSync("docker", ["image", "inspect", reference], { stdio: "ignore" }).status === 0;
 }
@@ -74,11 +96,17 @@ function runLogged(command: string, args: string[], log: string | undefined, opt
     }
     child.once("error", reject);
     child.once("close", (code, signal) => {
-      const done = () => (code === 0 ? resolvePromise() : reject(new Error(`${command} ${args[0]} failed (${signal ?? `exit code ${code}`})${log ? `; output in ${log}` : ""}`)));
+      const done = () => (code === 0 ? resolvePromise() : reject(new Error(`${command} ${args[0]} failed (${signal ?? `exit code ${code}`})${log ? `; output in ${log}, ending:\n${logTail(log)}` : ""}`)));
       if (out) out.end(done);
       else done();
     });
   });
+}
+
+/** The last lines of a build log, for an error that must say why without the log at hand (CI). */
+function logTail(log: string, lines = 15): string {
+  const text = existsSync(log) ? readFileSync(log, "utf8") : "";
+  return text.trimEnd().split("\n").slice(-lines).map((line) => `  ${line}`).join("\n");
 }
 
 export interface Progress {
@@ -155,9 +183,10 @@ export async function buildLocalImage(options: BuildOptions = {}): Promise<Built
   // Values travel in the environment (`--build-arg NAME` reads it), not on the command line.
   const env = { ...process.env, ...buildArgs, DOCKER_BUILDKIT: options.buildkit ? "1" : "0" };
   progress(`building ${tag} from runtime/Dockerfile (CPU variant: ${Object.entries(buildArgs).filter(([k]) => k !== "BUILD_CA_CERTS").map(([k, v]) => `${k}=${v}`).join(" ")}${buildArgs.BUILD_CA_CERTS ? `, BUILD_CA_CERTS from ${options.caFile ?? LOCAL_CA_DIR}` : ""}; ${options.buildkit ? "BuildKit" : "classic builder"})`);
+  const cli = options.buildkit ? buildkitDockerCli() : "docker";
   const started = performance.now();
   try {
-    await runLogged("docker", args, options.log, { env });
+    await runLogged(cli, args, options.log, { env });
     const id = readFileSync(iidFile, "utf8").trim();
     return { id, tag, baseImage, base, seconds: (performance.now() - started) / 1000 };
   } finally {
