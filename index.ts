@@ -1,6 +1,7 @@
 /**
- * FuXi on SageMaker Batch Transform: one stack = one data bucket, one runtime
- * image, one model and the S3 → Lambda trigger, with alerts.
+ * FuXi on SageMaker: one stack = one data bucket, one runtime image, one model and the
+ * S3 → Lambda trigger, with alerts; runs served by Batch Transform jobs (fuxi:serving.mode
+ * "batch", the default) or by an async inference endpoint that scales to zero ("async").
  * Config: config.ts (validated before anything is created). Deploying: docs/deploy.md.
  */
 import * as aws from "@pulumi/aws";
@@ -9,8 +10,10 @@ import { join } from "node:path";
 import { readStackConfig } from "./config";
 import { retentionNotes, steadyStateSummary } from "./cost";
 import { Alerts } from "./components/alerts";
+import { AsyncEndpoint } from "./components/asyncEndpoint";
 import type { AwsContext } from "./components/context";
 import { checkAdoptedNotifications, DataBucket, NONCURRENT_VERSION_DAYS } from "./components/dataBucket";
+import { EndpointScaling } from "./components/endpointScaling";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
 import { checkModelArtifacts } from "./components/modelArtifacts";
@@ -122,6 +125,33 @@ export = async () => {
     tags,
   }, was("alerts"));
 
+  // serving.mode "async": the same model behind an async inference endpoint (docs/serving.md).
+  let asyncServing: AsyncEndpoint | undefined;
+  if (cfg.serving.mode === "async") {
+    asyncServing = new AsyncEndpoint("async", {
+      ctx,
+      endpointName: `${base}-async`,
+      executionRoleName: sageMakerRole.roleName,
+      modelName: model.modelName,
+      instanceType: cfg.transform.instanceType,
+      bucketName: data.bucketName,
+      outputPrefix: prefixes.output,
+      alertTopicArn: alerts.topicArn,
+      topicKeyArn: alerts.keyArn,
+      volumeKmsKeyArn: cfg.serving.volumeKmsKeyArn,
+      tags,
+    });
+    new EndpointScaling("async-scaling", {
+      endpointName: asyncServing.endpointName,
+      variantName: asyncServing.variantName,
+      maxInstances: cfg.serving.maxInstances,
+      scaleInCooldownMinutes: cfg.serving.scaleInCooldownMinutes,
+      warmWindows: cfg.serving.warmWindows,
+      namePrefix: base,
+      tags,
+    });
+  }
+
   // What the cadence keeps in the bucket and what it costs (cost.ts; docs/cost.md).
   const storage = {
     runsPerDay: cfg.forecast.runsPerDay,
@@ -141,6 +171,13 @@ export = async () => {
     modelName: model.modelName,
     functionName: trigger.functionName,
     alertTopicArn: alerts.topicArn,
+    ...(asyncServing ? {
+      servingMode: cfg.serving.mode,
+      asyncEndpointName: asyncServing.endpointName,
+      asyncResultsUri: asyncServing.resultsUri,
+      asyncFailuresUri: asyncServing.failuresUri,
+      asyncCompletionsTopicArn: asyncServing.completionsTopicArn,
+    } : {}),
     steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
       instanceType: cfg.transform.instanceType,
       instanceCount: cfg.transform.instanceCount,

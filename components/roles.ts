@@ -147,6 +147,32 @@ export function sageMakerExecutionPolicy(p: {
   return { Version: "2012-10-17", Statement: statements };
 }
 
+/**
+ * What an async inference endpoint does with the execution role beyond Batch Transform's grants: it reads
+ * the request object and writes responses and failures inside the output prefix (already granted),
+ * publishes each outcome to the two topics (encrypted with the alert key) and logs to its own group.
+ */
+export function asyncEndpointExecutionPolicy(p: { ctx: AwsContext; endpointName: string; topicArns: string[]; topicKeyArn: string }): PolicyDocument {
+  const logGroup = `/aws/sagemaker/Endpoints/${p.endpointName}`;
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "PublishInvocationOutcomes", Effect: "Allow", Action: ["sns:Publish"], Resource: p.topicArns },
+      { Sid: "EncryptNotifications", Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: p.topicKeyArn },
+      { Sid: "EndpointLogGroup", Effect: "Allow", Action: ["logs:CreateLogGroup", "logs:DescribeLogStreams"], Resource: arn(p.ctx, "logs", `log-group:${logGroup}:*`) },
+      { Sid: "EndpointLogStreams", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: arn(p.ctx, "logs", `log-group:${logGroup}:log-stream:*`) },
+      {
+        // PutMetricData has no resource type: AWS requires "*"; the namespace condition scopes it.
+        Sid: "EndpointMetrics",
+        Effect: "Allow",
+        Action: ["cloudwatch:PutMetricData"],
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": "/aws/sagemaker/Endpoints" } },
+      },
+    ],
+  };
+}
+
 /** What the trigger Lambda (trigger/handler.ts) does. */
 export function triggerFunctionPolicy(p: {
   ctx: AwsContext;

@@ -25,6 +25,8 @@ export const T = {
   lambdaEventInvokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   sagemakerModel: "aws:sagemaker/model:Model",
+  sagemakerEndpointConfiguration: "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+  appautoscalingTarget: "aws:appautoscaling/target:Target",
   sqsQueue: "aws:sqs/queue:Queue",
   sqsQueuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
   snsTopic: "aws:sns/topic:Topic",
