@@ -42,7 +42,7 @@ export async function startLocalSqs(options: { model?: SqsModel; accountId?: str
     },
     SendMessage: (b) => {
       if (typeof b.MessageBody !== "string" || b.MessageBody.length === 0) throw new SqsError("MissingParameter", "The request must contain the parameter MessageBody.");
-      const m = model.send(nameOf(b.QueueUrl), b.MessageBody, b.MessageAttributes ?? {});
+      const m = model.send(nameOf(b.QueueUrl), b.MessageBody, b.MessageAttributes ?? {}, b.DelaySeconds ?? 0);
       return { MessageId: m.messageId, MD5OfMessageBody: m.md5OfBody };
     },
     ReceiveMessage: (b) => {

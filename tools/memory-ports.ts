@@ -81,6 +81,9 @@ export class MemoryJobs implements JobControl {
   async exists(name: string) {
     return this.jobs.has(name.toLowerCase());
   }
+  async createdSince(prefix: string, since: Date) {
+    return [...this.jobs.values()].filter((j) => j.name.startsWith(`${prefix}-`) && j.createdAt > since.getTime()).length;
+  }
   async create(input: CreateTransformJobCommandInput) {
     this.tick();
     const name = input.TransformJobName!;
@@ -104,6 +107,9 @@ export function memoryQueue(model: SqsModel): QueueControl {
     },
     async deadLetter(url, message) {
       model.send(queueName(url), message.body, Object.fromEntries(Object.entries(message.attributes).map(([k, v]) => [k, { DataType: "String", StringValue: v }])));
+    },
+    async requeue(url, message, delaySeconds) {
+      model.send(queueName(url), message.body, Object.fromEntries(Object.entries(message.attributes).map(([k, v]) => [k, { DataType: "String", StringValue: v }])), Math.min(900, delaySeconds));
     },
     async depth(url) {
       const a = model.attributes(queueName(url));

@@ -8,8 +8,9 @@
  *   maxReceiveCount moves the message to the dead-letter queue instead;
  * - DeleteMessage with a stale receipt handle of a message that is gone succeeds silently;
  * - ApproximateNumberOfMessages (visible) and ...NotVisible (in flight), ApproximateAgeOfOldestMessage.
+ * - SendMessage DelaySeconds (0-900) keeps a new message invisible that long.
  * Not modelled: delivery duplicates and out-of-order delivery (at-least-once: tests inject
- * duplicates themselves), delay queues, FIFO. SQS cannot run here; this is its stand-in.
+ * duplicates themselves), queue-level delays, FIFO. SQS cannot run here; this is its stand-in.
  */
 import { createHash, randomUUID } from "node:crypto";
 
@@ -61,10 +62,11 @@ export class SqsModel {
     return q;
   }
 
-  send(queue: string, body: string, messageAttributes: SqsMessage["messageAttributes"] = {}): SqsMessage {
+  send(queue: string, body: string, messageAttributes: SqsMessage["messageAttributes"] = {}, delaySeconds = 0): SqsMessage {
     const q = this.queue(queue);
     const now = this.now();
-    const message: SqsMessage = { messageId: randomUUID(), body, md5OfBody: createHash("md5").update(body).digest("hex"), attributes: {}, messageAttributes, sentAt: now, receiveCount: 0, visibleAt: now };
+    if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds > 900) throw new SqsError("InvalidParameterValue", `Value ${delaySeconds} for parameter DelaySeconds is invalid. Reason: Must be between 0 and 900.`);
+    const message: SqsMessage = { messageId: randomUUID(), body, md5OfBody: createHash("md5").update(body).digest("hex"), attributes: {}, messageAttributes, sentAt: now, receiveCount: 0, visibleAt: now + delaySeconds * 1000 };
     q.messages.push(message);
     return message;
   }

@@ -1,6 +1,6 @@
 /** The dispatcher's ports (ports.ts) on the AWS SDK v3. */
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { CreateTransformJobCommand, DescribeTransformJobCommand, paginateListTransformJobs, SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { CreateTransformJobCommand, DescribeTransformJobCommand, ListTransformJobsCommand, paginateListTransformJobs, SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { JobControl, QueueControl, RunStore } from "./ports";
 import { listRunFolder, objectExists, putJson } from "./s3-io";
@@ -66,11 +66,18 @@ export function sageMakerJobControl(sageMaker: SageMakerClient): JobControl {
         throw error;
       }
     },
+    async createdSince(jobNamePrefix, since) {
+      const page = await sageMaker.send(new ListTransformJobsCommand({ CreationTimeAfter: since, NameContains: `${jobNamePrefix}-`, MaxResults: 10 }));
+      return (page.TransformJobSummaries ?? []).filter((j) => j.TransformJobName?.toLowerCase().startsWith(`${jobNamePrefix.toLowerCase()}-`)).length;
+    },
     async create(input) {
       await sageMaker.send(new CreateTransformJobCommand(input));
     },
   };
 }
+
+const stringAttributes = (attributes: Record<string, string>) =>
+  Object.fromEntries(Object.entries(attributes).map(([name, value]) => [name, { DataType: "String", StringValue: value }]));
 
 export function sqsQueueControl(sqs: SQSClient): QueueControl {
   return {
@@ -78,11 +85,10 @@ export function sqsQueueControl(sqs: SQSClient): QueueControl {
       await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
     },
     async deadLetter(queueUrl, message) {
-      await sqs.send(new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: message.body,
-        MessageAttributes: Object.fromEntries(Object.entries(message.attributes).map(([name, value]) => [name, { DataType: "String", StringValue: value }])),
-      }));
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.body, MessageAttributes: stringAttributes(message.attributes) }));
+    },
+    async requeue(queueUrl, message, delaySeconds) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.body, MessageAttributes: stringAttributes(message.attributes), DelaySeconds: Math.min(900, delaySeconds) }));
     },
     async depth(queueUrl) {
       const got = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));

@@ -16,6 +16,12 @@ import { buildCreateTransformJobInput, buildForecastRequest, eventIdentity, fail
 
 /** Late inputs are looked for again this often (or less often, see `waitDelaySeconds`). */
 export const INPUT_RECHECK_SECONDS = 30;
+/**
+ * Past its maximum wait a run still waits while the stack is working through a backlog (a job of the
+ * stack started within the progress window), but never longer than this: the queues keep messages
+ * 14 days (SQS's longest retention).
+ */
+export const HARD_MAX_WAIT_SECONDS = 13 * 24 * 3600;
 /** SQS's longest visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 12 * 3600;
 
@@ -24,7 +30,7 @@ export interface QueueMessage {
   receiptHandle: string;
   body: string;
   queueUrl: string;
-  /** When the message entered the queue (SQS SentTimestamp): the wait is measured from here. */
+  /** When the run entered the queue (SentTimestamp, or the `fuxi-enqueued-at` attribute of a requeued copy): the wait is measured from here. */
   sentAt: Date;
   /** SQS ApproximateReceiveCount, this receive included. */
   receiveCount: number;
@@ -45,7 +51,17 @@ export interface RunOutcome {
   waitSeconds?: number;
 }
 
-export type MessageAction = { kind: "done" } | { kind: "retry"; delaySeconds: number } | { kind: "dead"; letter: DeadLetter };
+export type MessageAction =
+  | { kind: "done" }
+  | { kind: "retry"; delaySeconds: number }
+  /** A long wait near the redrive's maxReceiveCount: a fresh copy goes back into the queue, this one is deleted. */
+  | { kind: "requeue"; delaySeconds: number; letter: DeadLetter }
+  | { kind: "dead"; letter: DeadLetter };
+
+/** Message attribute carrying when the run first entered its queue, across requeues. */
+export const ENQUEUED_AT_ATTRIBUTE = "fuxi-enqueued-at";
+/** Receives kept in hand below maxReceiveCount before a waiting message is requeued. */
+const RECEIVE_MARGIN = 20;
 
 export interface DispatchDeps {
   config: TriggerConfig;
@@ -58,14 +74,15 @@ export interface DispatchDeps {
 
 export type FailureStage = "input-folder" | "create-transform-job" | "queue-wait" | "dispatch" | "message";
 
-/** How long a waiting message stays invisible: at least `base`, and spread so the redrive's maxReceiveCount is not reached before the maximum wait. */
-export function waitDelaySeconds(p: { baseSeconds: number; ageSeconds: number; maxWaitSeconds: number; receiveCount: number; maxReceiveCount: number }): number {
-  const remaining = Math.max(0, p.maxWaitSeconds - p.ageSeconds);
-  // Keep a margin of receives for transient faults and the final expiry.
-  const receivesLeft = Math.max(1, p.maxReceiveCount - p.receiveCount - 10);
-  const spread = Math.ceil(remaining / receivesLeft);
-  // Never sleep past the deadline by more than one base interval: the expiry is then handled promptly.
-  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(p.baseSeconds, spread, 1), Math.max(p.baseSeconds, Math.ceil(remaining) + 1));
+/** How long a waiting message stays invisible: the base interval, but not past the end of its wait by more than a second. */
+export function waitDelaySeconds(p: { baseSeconds: number; ageSeconds: number; maxWaitSeconds: number }): number {
+  const remaining = p.maxWaitSeconds - p.ageSeconds;
+  return Math.min(MAX_VISIBILITY_SECONDS, remaining > 0 ? Math.min(p.baseSeconds, Math.ceil(remaining) + 1) : p.baseSeconds);
+}
+
+/** A backlog counts as moving while jobs start at least this often: two of the longest job runs plus start-up. */
+export function progressWindowSeconds(config: Pick<TriggerConfig, "invocationTimeoutSeconds">): number {
+  return 2 * config.invocationTimeoutSeconds + 15 * 60;
 }
 
 function laneOf(config: TriggerConfig, queueUrl: string, parsedKind: string): Lane {
@@ -126,7 +143,11 @@ export async function dispatchMessage(deps: DispatchDeps, cache: AdmissionCache,
   // S3 sends one record per message; for several, the message waits while any of its runs waits
   // (the others are duplicates when it comes back) and is dead-lettered when any run cannot start.
   const waits = outcomes.filter((o) => o.decision === "waiting" || o.decision === "retry");
-  if (waits.length > 0) return { action: { kind: "retry", delaySeconds: Math.min(...waits.map((o) => o.waitSeconds ?? config.retrySeconds)) }, outcomes };
+  if (waits.length > 0) {
+    const delaySeconds = Math.min(...waits.map((o) => o.waitSeconds ?? config.retrySeconds));
+    if (message.receiveCount < config.maxReceiveCount - RECEIVE_MARGIN) return { action: { kind: "retry", delaySeconds }, outcomes };
+    return { action: { kind: "requeue", delaySeconds, letter: { body: message.body, attributes: { [ENQUEUED_AT_ATTRIBUTE]: message.sentAt.toISOString(), "fuxi-lane": lane } } }, outcomes };
+  }
   const dead = outcomes.find((o) => ["rejected", "failed", "expired", "invalid"].includes(o.decision));
   if (dead) return { action: deadLetter(message, lane, dead.reason ?? dead.decision, dead.stage ?? "message", dead), outcomes };
   return { action: { kind: "done" }, outcomes };
@@ -172,14 +193,17 @@ async function dispatchRun(deps: DispatchDeps, cache: AdmissionCache, message: Q
 
   const wait = async (why: "input" | "capacity" | "transient", reason: string, error?: unknown): Promise<RunOutcome> => {
     if (ageSeconds >= maxWaitSeconds && why !== "input") {
-      return fail("expired", "queue-wait", `waited ${Math.round(ageSeconds / 60)} min in the ${lane} queue (maximum ${config.maxWaitMinutes[lane]} min): ${reason}`);
+      const windowSeconds = progressWindowSeconds(config);
+      const moving = ageSeconds < HARD_MAX_WAIT_SECONDS && why === "capacity" && (await deps.jobs.createdSince(config.jobNamePrefix, new Date(now().getTime() - windowSeconds * 1000)).catch(() => 0)) > 0;
+      if (!moving) {
+        const stuck = why === "capacity" ? `; no job of the stack started in the last ${Math.round(windowSeconds / 60)} min` : "";
+        return fail("expired", "queue-wait", `waited ${Math.round(ageSeconds / 60)} min in the ${lane} queue (maximum ${config.maxWaitMinutes[lane]} min${stuck}): ${reason}`);
+      }
     }
     const waitSeconds = waitDelaySeconds({
       baseSeconds: why === "input" ? INPUT_RECHECK_SECONDS : config.retrySeconds,
       ageSeconds,
-      maxWaitSeconds,
-      receiveCount: message.receiveCount,
-      maxReceiveCount: config.maxReceiveCount,
+      maxWaitSeconds: ageSeconds >= maxWaitSeconds ? HARD_MAX_WAIT_SECONDS : maxWaitSeconds,
     });
     const decision = why === "transient" ? "retry" : "waiting";
     const fields = { decision, ...where, reason, waitSeconds, receiveCount: message.receiveCount, ...(error ? { error: describeError(error) } : {}) };

@@ -8,7 +8,7 @@ import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AdmissionCache } from "./admission";
 import { s3RunStore, sageMakerJobControl, sqsQueueControl } from "./aws-ports";
-import { dispatchMessage, type DispatchDeps, type MessageAction, type QueueMessage, type RunOutcome } from "./dispatcher";
+import { dispatchMessage, ENQUEUED_AT_ATTRIBUTE, type DispatchDeps, type MessageAction, type QueueMessage, type RunOutcome } from "./dispatcher";
 import { readTriggerEnv, TriggerConfig, TriggerEnvError } from "./env";
 import { describeError } from "./errors";
 import { createTriggerLogger, TriggerLogger } from "./log";
@@ -93,7 +93,7 @@ export function createDispatcherHandler(deps: TriggerDeps = {}) {
           receiptHandle: record.receiptHandle,
           body: record.body,
           queueUrl,
-          sentAt: new Date(Number(record.attributes?.SentTimestamp ?? Date.now())),
+          sentAt: enqueuedAt(record),
           receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
         };
         const { action, outcomes } = await dispatchMessage(dispatch, cache, message);
@@ -109,6 +109,12 @@ export function createDispatcherHandler(deps: TriggerDeps = {}) {
   };
 }
 
+function enqueuedAt(record: SqsRecord): Date {
+  const attribute = (record.messageAttributes as Record<string, { stringValue?: string }> | undefined)?.[ENQUEUED_AT_ATTRIBUTE]?.stringValue;
+  const carried = attribute ? Date.parse(attribute) : NaN;
+  return new Date(Number.isFinite(carried) ? carried : Number(record.attributes?.SentTimestamp ?? Date.now()));
+}
+
 /** True when the message may be deleted (started, duplicate, dead-lettered); false: it stays queued. */
 async function apply(deps: DispatchDeps, message: QueueMessage, action: MessageAction): Promise<boolean> {
   if (action.kind === "done") return true;
@@ -120,6 +126,15 @@ async function apply(deps: DispatchDeps, message: QueueMessage, action: MessageA
       deps.log.warn({ messageId: message.messageId, error: describeError(error) }, "ChangeMessageVisibility failed");
     }
     return false;
+  }
+  if (action.kind === "requeue") {
+    try {
+      await deps.queue.requeue(message.queueUrl, action.letter, action.delaySeconds);
+      return true;
+    } catch (error) {
+      deps.log.warn({ messageId: message.messageId, error: describeError(error) }, "could not requeue the message; it stays queued");
+      return false;
+    }
   }
   try {
     await deps.queue.deadLetter(deps.config.queues.deadLetter, action.letter);

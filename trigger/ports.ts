@@ -25,6 +25,8 @@ export interface JobControl {
   /** Names of this stack's InProgress jobs (`<jobNamePrefix>-…`), counted from SageMaker. */
   listInProgress(jobNamePrefix: string): Promise<string[]>;
   exists(jobName: string): Promise<boolean>;
+  /** How many of this stack's jobs were created after `since` (any status). */
+  createdSince(jobNamePrefix: string, since: Date): Promise<number>;
   create(input: CreateTransformJobCommandInput): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export interface QueueControl {
   /** ChangeMessageVisibility: the message comes back after `seconds`. */
   delay(queueUrl: string, receiptHandle: string, seconds: number): Promise<void>;
   deadLetter(queueUrl: string, message: DeadLetter): Promise<void>;
+  /** SendMessage of a copy that becomes visible after `delaySeconds` (≤ 900): a fresh receive count for a long wait. */
+  requeue(queueUrl: string, message: DeadLetter, delaySeconds: number): Promise<void>;
   /** Messages in the queue, visible or in flight (SQS's approximate counts). */
   depth(queueUrl: string): Promise<number>;
 }
