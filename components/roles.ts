@@ -140,7 +140,8 @@ export function triggerFunctionPolicy(p: {
   modelName: string;
   sageMakerRoleArn: string;
   logGroupArn: string;
-  failureQueueArn: string;
+  runQueueArns: string[];
+  deadLetterQueueArn: string;
 }): PolicyDocument {
   const { ctx, bucket, prefixes } = p;
   const part = ctx.partition;
@@ -196,11 +197,29 @@ export function triggerFunctionPolicy(p: {
         Resource: p.sageMakerRoleArn,
         Condition: { StringEquals: { "iam:PassedToService": ctx.facts.principals.sagemaker } },
       },
+      // The run queue (docs/trigger.md, "Run queue").
       {
-        Sid: "OnFailureDestination",
+        // The event source mappings poll and delete; the dispatcher delays waiting runs
+        // (ChangeMessageVisibility), requeues long waits (SendMessage) and reads the operational
+        // queue's depth so backfills yield (GetQueueAttributes).
+        Sid: "ConsumeRunQueues",
+        Effect: "Allow",
+        Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+        Resource: p.runQueueArns,
+      },
+      {
+        Sid: "DeadLetterRunsThatCannotStart",
         Effect: "Allow",
         Action: ["sqs:SendMessage"],
-        Resource: p.failureQueueArn,
+        Resource: p.deadLetterQueueArn,
+      },
+      {
+        // ListTransformJobs has no resource-level permissions: AWS requires "*". Admission counts
+        // this stack's InProgress jobs with it (filtered by the job-name prefix in the call).
+        Sid: "CountTransformJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:ListTransformJobs"],
+        Resource: "*",
       },
     ],
   };
@@ -254,7 +273,8 @@ export interface TriggerFunctionRoleArgs {
   modelName: pulumi.Input<string>;
   sageMakerRoleArn: pulumi.Input<string>;
   logGroupArn: pulumi.Input<string>;
-  failureQueueArn: pulumi.Input<string>;
+  runQueueArns: pulumi.Input<string>[];
+  deadLetterQueueArn: pulumi.Input<string>;
   tags: Tags;
 }
 
@@ -273,9 +293,9 @@ export class TriggerFunctionRole extends pulumi.ComponentResource {
     this.policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: role.name,
       policy: pulumi
-        .all([args.bucketName, args.modelName, args.sageMakerRoleArn, args.logGroupArn, args.failureQueueArn])
-        .apply(([bucket, modelName, sageMakerRoleArn, logGroupArn, failureQueueArn]) =>
-          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelName, sageMakerRoleArn, logGroupArn, failureQueueArn })),
+        .all([args.bucketName, args.modelName, args.sageMakerRoleArn, args.logGroupArn, pulumi.all(args.runQueueArns), args.deadLetterQueueArn])
+        .apply(([bucket, modelName, sageMakerRoleArn, logGroupArn, runQueueArns, deadLetterQueueArn]) =>
+          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelName, sageMakerRoleArn, logGroupArn, runQueueArns, deadLetterQueueArn })),
         ),
     }, { parent: this });
     this.roleArn = role.arn;
