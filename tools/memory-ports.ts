@@ -78,8 +78,9 @@ export class MemoryJobs implements JobControl {
     this.tick();
     return this.inProgress().map((j) => j.name).filter((n) => n.startsWith(`${prefix}-`));
   }
-  async exists(name: string) {
-    return this.jobs.has(name.toLowerCase());
+  async status(name: string) {
+    this.tick();
+    return this.jobs.get(name.toLowerCase())?.status;
   }
   async createdSince(prefix: string, since: Date) {
     return [...this.jobs.values()].filter((j) => j.name.startsWith(`${prefix}-`) && j.createdAt > since.getTime()).length;

@@ -106,13 +106,17 @@ export async function admit(deps: AdmissionDeps, cache: AdmissionCache, jobName:
       (cache.inProgress ??= deps.jobs.listInProgress(config.jobNamePrefix)),
       lane === "backfill" ? (cache.operationalWaiting ??= deps.queue.depth(config.queues.operational)) : Promise.resolve(0),
     ]);
-    const occupied = new Set([...inProgress, ...fresh.map((t) => t.jobName)]);
+    // A fresh ticket's job that SageMaker does not list as InProgress: still being created (counts),
+    // or already ended (does not; short jobs would otherwise hold a slot for the whole grace period).
+    const unlisted = [...new Set(fresh.map((t) => t.jobName))].filter((name) => !inProgress.includes(name));
+    const ended = new Set((await Promise.all(unlisted.map(async (name) => ({ name, status: await deps.jobs.status(name) })))).filter((j) => j.status !== undefined && j.status !== "InProgress").map((j) => j.name));
+    const occupied = new Set([...inProgress, ...fresh.map((t) => t.jobName).filter((name) => !ended.has(name))]);
     occupiedCount = occupied.size;
     const verdict = admissionVerdict({ jobName, lane, occupied, maxConcurrentJobs: config.maxConcurrentJobs, operationalReserve: config.operationalReserve, operationalWaiting });
     if (verdict === "running") return { kind: "running" };
     if (verdict === "yield") return { kind: "wait", reason: `${operationalWaiting} operational run(s) waiting go first`, occupied: occupied.size, limit };
     if (verdict === "full") return { kind: "wait", reason: `${occupied.size} of ${limit} ${lane} slot(s) in use`, occupied: occupied.size, limit };
-    if (await deps.jobs.exists(jobName)) return { kind: "exists" };
+    if ((await deps.jobs.status(jobName)) !== undefined) return { kind: "exists" };
     const ticket: Ticket = { ticket: latest + 1, jobName, lane, claimedAt: deps.now().toISOString() };
     if (await deps.store.createJson(ticketKey(ledger, ticket.ticket), ticket)) {
       // Later decisions in this batch must count this job although the cached listing predates it.

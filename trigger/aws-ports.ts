@@ -57,12 +57,11 @@ export function sageMakerJobControl(sageMaker: SageMakerClient): JobControl {
       }
       return names;
     },
-    async exists(jobName) {
+    async status(jobName) {
       try {
-        await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: jobName }));
-        return true;
+        return (await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: jobName }))).TransformJobStatus ?? "InProgress";
       } catch (error) {
-        if (isMissingJob(error)) return false;
+        if (isMissingJob(error)) return undefined;
         throw error;
       }
     },

@@ -24,7 +24,8 @@ export interface RunStore {
 export interface JobControl {
   /** Names of this stack's InProgress jobs (`<jobNamePrefix>-…`), counted from SageMaker. */
   listInProgress(jobNamePrefix: string): Promise<string[]>;
-  exists(jobName: string): Promise<boolean>;
+  /** DescribeTransformJob's TransformJobStatus, undefined when there is no such job. */
+  status(jobName: string): Promise<string | undefined>;
   /** How many of this stack's jobs were created after `since` (any status). */
   createdSince(jobNamePrefix: string, since: Date): Promise<number>;
   create(input: CreateTransformJobCommandInput): Promise<void>;
