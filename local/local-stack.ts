@@ -54,6 +54,8 @@ export interface LocalStackHandle {
   dispatches(): DispatchResult[];
   /** Sends an S3 event to the operational queue as the bucket notification does (to replay a redelivery). */
   notify(event: S3Event): void;
+  /** Every S3 event sent to the operational queue, in order. */
+  notifications(): S3Event[];
   /** Resolves when no run-queue message is visible or in flight. */
   settled(timeoutMs?: number): Promise<void>;
   /** Uploads the input file, then the `_SUCCESS` marker; resolves with the marker's first decision. */
@@ -123,7 +125,11 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
     });
   }, POLL_MS);
 
-  const notify = (event: S3Event) => void sqs.model.send(queues.operational, JSON.stringify(event));
+  const notified: S3Event[] = [];
+  const notify = (event: S3Event) => {
+    notified.push(event);
+    sqs.model.send(queues.operational, JSON.stringify(event));
+  };
   s3.onObjectCreated((record) => {
     const event = shapeS3Event(record, { region: stack.config.region, bucket: stack.bucket, rule: stack.rule });
     if (event) notify(event);
@@ -149,6 +155,7 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
     logDir,
     dispatches: () => [...results],
     notify,
+    notifications: () => [...notified],
     settled,
     outcomes: (runId) => [...(byRun.get(runId) ?? [])],
     async uploadRun(runId, inputName, inputBytes) {

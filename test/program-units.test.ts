@@ -73,7 +73,7 @@ describe("policy builders (components/roles.ts)", () => {
   });
 
   it("lower-cases SageMaker names inside ARNs", () => {
-    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelName: "Fuxi-Model-1", sageMakerRoleArn: "r", logGroupArn: "l", failureQueueArn: "q" });
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelName: "Fuxi-Model-1", sageMakerRoleArn: "r", logGroupArn: "l", runQueueArns: ["q1", "q2"], deadLetterQueueArn: "d" });
     assert.equal(doc.Statement.find((s) => s.Sid === "UseForecastModel")!.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-model-1");
   });
 });
@@ -93,11 +93,19 @@ describe("environments", () => {
     const env = triggerEnvironment({
       stack: "dev", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", cascadeSteps: [20, 20, 34], compression: "gzip",
       instanceType: "ml.g5.2xlarge", instanceCount: 2, invocationTimeoutSeconds: 3600, maxRetries: 0,
-    }, "data-bucket", "fuxi-dev-model-1");
+      maxConcurrentJobs: 2, operationalReserve: 1, inputWaitMinutes: 30, maxWaitHours: 24, backfillMaxWaitHours: 312, retrySeconds: 60, functionTimeoutSeconds: 60,
+    }, "data-bucket", "fuxi-dev-model-1", {
+      operational: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-runs",
+      backfill: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-backfill",
+      deadLetter: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-runs-dlq",
+    });
     const cfg = readTriggerEnv(env);
     assert.deepEqual(cfg.cascadeSteps, [20, 20, 34]);
     assert.equal(cfg.outputCompression, "gzip");
     assert.equal(cfg.instanceCount, 2);
+    assert.equal(cfg.maxConcurrentJobs, 2);
+    assert.deepEqual(cfg.maxWaitMinutes, { operational: 1440, backfill: 18720 });
+    assert.equal(cfg.admissionGraceSeconds, 120);
     assert.equal(cfg.invocationMaxRetries, 0);
     assert.equal(cfg.transformAmiVersion, undefined);
     assert.equal("TRANSFORM_AMI_VERSION" in env, false);
