@@ -286,9 +286,9 @@ describe("policy pack rules", () => {
         /grants "s3:GetObject" on Resource "\*"/,
       );
       await expectViolation(rules.iamWildcardResourceAllowlist, withPolicy([{ Effect: "Allow", Action: "s3:GetObject", NotResource: bucketArn }]), /NotResource with Allow/);
-      const describe = withPolicy([{ Effect: "Allow", Action: "sagemaker:ListTransformJobs", Resource: "*" }]);
-      await expectViolation(rules.iamWildcardResourceAllowlist, describe, /sagemaker:ListTransformJobs/);
-      await expectPass(rules.iamWildcardResourceAllowlist, describe, { "iam-wildcard-resource-allowlist": { allowedActions: ["sagemaker:ListTransformJobs"] } });
+      const describe = withPolicy([{ Effect: "Allow", Action: "sagemaker:ListModels", Resource: "*" }]);
+      await expectViolation(rules.iamWildcardResourceAllowlist, describe, /sagemaker:ListModels/);
+      await expectPass(rules.iamWildcardResourceAllowlist, describe, { "iam-wildcard-resource-allowlist": { allowedActions: ["sagemaker:ListModels"] } });
     });
 
     it("iam-passrole-requires-service-condition", async () => {

@@ -23,6 +23,8 @@ export const T = {
   lambdaFunction: "aws:lambda/function:Function",
   lambdaPermission: "aws:lambda/permission:Permission",
   lambdaEventInvokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+  lambdaEventSourceMapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  sqsQueue: "aws:sqs/queue:Queue",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   sagemakerModel: "aws:sagemaker/model:Model",
 } as const;

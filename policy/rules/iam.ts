@@ -80,7 +80,8 @@ export interface WildcardResourceConfig {
 }
 /** Actions that do not support resource-level permissions and that this project's roles need. */
 export const WILDCARD_RESOURCE_DEFAULTS: WildcardResourceConfig = {
-  allowedActions: ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "sts:GetCallerIdentity"],
+  // sagemaker:ListTransformJobs: the dispatcher counts this stack's InProgress jobs (no resource type in IAM).
+  allowedActions: ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "sts:GetCallerIdentity", "sagemaker:ListTransformJobs"],
 };
 
 export const iamWildcardResourceAllowlist: ResourceValidationPolicy = {
