@@ -15,8 +15,8 @@ import { parseDuration, readStackOutputs, type StackOutputs } from "./stack-outp
 const USAGE = "usage: npm run runs -- [replay] (--stack NAME | --outputs FILE.json) [--since 2d]";
 
 async function depth(sqs: SQSClient, url: string): Promise<string> {
-  const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage"] }))).Attributes ?? {};
-  return `${Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0)} (oldest ${Math.round(Number(a.ApproximateAgeOfOldestMessage ?? 0) / 60)} min)`;
+  const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }))).Attributes ?? {};
+  return `${a.ApproximateNumberOfMessages ?? 0} waiting + ${a.ApproximateNumberOfMessagesNotVisible ?? 0} in flight`;
 }
 
 export async function main(argv: string[]): Promise<number> {

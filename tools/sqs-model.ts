@@ -7,7 +7,8 @@
  * - ApproximateReceiveCount counts receives; a receive that would exceed the redrive policy's
  *   maxReceiveCount moves the message to the dead-letter queue instead;
  * - DeleteMessage with a stale receipt handle of a message that is gone succeeds silently;
- * - ApproximateNumberOfMessages (visible) and ...NotVisible (in flight), ApproximateAgeOfOldestMessage.
+ * - ApproximateNumberOfMessages (visible) and ...NotVisible (in flight) (the age of the oldest message
+ *   is a CloudWatch metric, not a queue attribute).
  * - SendMessage DelaySeconds (0-900) keeps a new message invisible that long.
  * Not modelled: delivery duplicates and out-of-order delivery (at-least-once: tests inject
  * duplicates themselves), queue-level delays, FIFO. SQS cannot run here; this is its stand-in.
@@ -122,12 +123,10 @@ export class SqsModel {
     const q = this.queue(queue);
     const now = this.now();
     const visible = q.messages.filter((m) => m.visibleAt <= now).length;
-    const oldest = q.messages.reduce((min, m) => Math.min(min, m.sentAt), Infinity);
     return {
       ApproximateNumberOfMessages: String(visible),
       ApproximateNumberOfMessagesNotVisible: String(q.messages.length - visible),
       ApproximateNumberOfMessagesDelayed: "0",
-      ApproximateAgeOfOldestMessage: String(Number.isFinite(oldest) ? Math.floor((now - oldest) / 1000) : 0),
       VisibilityTimeout: String(q.settings.visibilityTimeoutSeconds),
       ...(q.settings.deadLetter ? { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: q.settings.deadLetter.queue, maxReceiveCount: q.settings.deadLetter.maxReceiveCount }) } : {}),
     };
