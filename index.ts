@@ -13,6 +13,7 @@ import type { AwsContext } from "./components/context";
 import { DataBucket } from "./components/dataBucket";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
+import { checkModelArtifacts } from "./components/modelArtifacts";
 import { partitionFacts } from "./components/partition";
 import { SageMakerExecutionRole } from "./components/roles";
 import { Trigger } from "./components/trigger";
@@ -24,6 +25,7 @@ async function awsContext(): Promise<AwsContext> {
 
 export = async () => {
   const cfg = readStackConfig();
+  await checkModelArtifacts(cfg.model);
   const ctx = await awsContext();
   const base = cfg.transform.jobNamePrefix;
   const tags = { ...cfg.tags, "fuxi:stack": cfg.stack, "fuxi:project": pulumi.getProject() };

@@ -489,4 +489,35 @@ describe("Pulumi program under mocks", () => {
       },
     );
   });
+  describe("fuxi:model.artifacts must exist (checked at preview with aws.s3.getObjects)", function () {
+    this.timeout(120_000);
+
+    it("fails for a prefix without fuxi-models.json, naming the upload command", async () => {
+      await assert.rejects(
+        runProgramUnderMocks({ stack: "dev", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1/short.onnx", "s3://fuxi-model-weights-cn/fuxi/v1/fuxi-models.json.bak"] }),
+        (err: unknown) => {
+          assert.ok(err instanceof MockProgramError);
+          assert.match(err.message, /fuxi:model\.artifacts: s3:\/\/fuxi-model-weights-cn\/fuxi\/v1\/ has no fuxi-models\.json/);
+          assert.match(err.message, /npm run models -- upload <folder with the six FuXi files> s3:\/\/fuxi-model-weights-cn\/fuxi\/v1\//);
+          return true;
+        },
+      );
+    });
+
+    it("fails for a missing archive, naming the upload command with --archive", async () => {
+      await assert.rejects(runProgramUnderMocks({ stack: "prod", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz.partial"] }), (err: unknown) => {
+        assert.ok(err instanceof MockProgramError);
+        assert.match(err.message, /s3:\/\/fuxi-model-weights-cn\/fuxi\/v1\.tar\.gz does not exist/);
+        assert.match(err.message, /npm run models -- upload <folder with the six FuXi files> s3:\/\/fuxi-model-weights-cn\/fuxi\/ --archive v1\.tar\.gz/);
+        return true;
+      });
+    });
+
+    it("passes when fuxi-models.json (or the archive) is there", async () => {
+      const dev = await runProgramUnderMocks({ stack: "dev", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1/fuxi-models.json"] });
+      assert.ok(dev.resources.length > 10);
+      const prod = await runProgramUnderMocks({ stack: "prod", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz"] });
+      assert.ok(prod.resources.length > 10);
+    });
+  });
 });

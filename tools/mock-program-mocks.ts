@@ -80,13 +80,15 @@ export interface MockAccount {
   region: string;
   account: string;
   dnsSuffix: string;
+  /** "s3://bucket/key" objects the account holds, for aws.s3.getObjects; omitted: any object looked up exists. */
+  s3Objects?: string[];
 }
 
 /**
  * Invoke answers for the four data sources the program reads (any other token
  * throws), and resource states with provider-computed names, ARNs and URLs.
  */
-export function createMocks({ partition, region, account, dnsSuffix }: MockAccount): pulumi.runtime.Mocks {
+export function createMocks({ partition, region, account, dnsSuffix, s3Objects }: MockAccount): pulumi.runtime.Mocks {
   const regional = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${account}:${resource}`;
   return {
     call(args) {
@@ -103,6 +105,13 @@ export function createMocks({ partition, region, account, dnsSuffix }: MockAccou
             authorizationToken: Buffer.from("AWS:mock-ecr-password").toString("base64"),
             proxyEndpoint: `https://${account}.dkr.ecr.${region}.${dnsSuffix}`, expiresAt: "2099-01-01T00:00:00Z", region,
           };
+        case "aws:s3/getObjects:getObjects": {
+          // ListObjectsV2 semantics: keys with the prefix, in UTF-8 binary order, at most maxKeys (default 1000).
+          const { bucket, prefix = "", maxKeys = 1000 } = args.inputs as { bucket: string; prefix?: string; maxKeys?: number };
+          const held = s3Objects ?? [`s3://${bucket}/${prefix}`];
+          const keys = held.filter((uri) => uri.startsWith(`s3://${bucket}/${prefix}`)).map((uri) => uri.slice(`s3://${bucket}/`.length)).sort().slice(0, maxKeys);
+          return { id: bucket, bucket, prefix, keys, commonPrefixes: [], owners: [], requestCharged: "" };
+        }
         default:
           throw new Error(`mock-program: no mock for invoke ${args.token}; add one to tools/mock-program-mocks.ts if the program really needs it`);
       }

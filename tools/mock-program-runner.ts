@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     const account = options.accountId ?? "123456789012";
 
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
-    const mocks = createMocks({ partition, region, account, dnsSuffix: facts.dnsSuffix });
+    const mocks = createMocks({ partition, region, account, dnsSuffix: facts.dnsSuffix, s3Objects: options.s3Objects });
     await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
 
     // Record what the engine is told about each resource (parent, dependencies,

@@ -51,6 +51,8 @@ export interface MockRunOptions {
   secretKeys?: string[];
   /** Account the mocked getCallerIdentity returns (default 123456789012). */
   accountId?: string;
+  /** "s3://bucket/key" objects the mocked account holds (aws.s3.getObjects); omitted: any object looked up exists. */
+  s3Objects?: string[];
 }
 
 export interface MockRunResult {

@@ -237,3 +237,13 @@ export async function writeStandinModels(dir: string, options: StandinOptions): 
     await writeFile(join(dir, stage), weights);
   }
 }
+
+/**
+ * Decodes an ONNX model written by this module, lets `edit` change it as a plain object (fields named as
+ * in onnx.proto, e.g. graph.output, graph.initializer), and encodes it again: tests plant faults this way.
+ */
+export function editOnnxModel(onnx: Uint8Array, edit: (model: any) => void): Uint8Array {
+  const model = modelType.toObject(modelType.decode(onnx), { longs: Number, bytes: Buffer, defaults: false });
+  edit(model);
+  return modelType.encode(modelType.fromObject(model)).finish();
+}
