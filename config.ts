@@ -10,6 +10,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
+import { BUCKET_NAME_PATTERN, cascadeStepsFault, COMPRESSIONS, JOB_NAME_PREFIX_MAX_LENGTH, MAX_TOTAL_STEPS, parseS3Uri, prefixesOverlap } from "./runtime/src/contract";
+import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCHIVE_CLASS, INFREQUENT_ACCESS_MIN_AGE_DAYS, STORAGE_CLASSES, type StorageClass } from "./cost";
 
 export const CONFIG_NAMESPACE = "fuxi";
 
@@ -42,6 +44,10 @@ const int = (min: number, max: number) => {
 };
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `is not allowed; expected one of ${values.join(", ")}` });
+/** A non-negative decimal (a price); the CLI may store "1.25" as a string. */
+const fromCliDecimal = (v: unknown) => (typeof v === "string" && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
+const price = () =>
+  z.preprocess(fromCliDecimal, z.number({ error: "is not a price; expected a non-negative number such as 1.25" }).nonnegative("is negative; expected a non-negative number such as 1.25").finite("is not a price; expected a finite number"));
 const bool = () => z.preprocess(boolFromCliString, z.boolean({ error: "is not a boolean; expected true or false" }));
 
 /** "" or a relative S3 key prefix ending in "/". */
@@ -55,13 +61,50 @@ const keyPrefix = z
     error: "has characters outside S3's safe set; expected letters, digits and !-_.*'()/",
   });
 
-const S3_BUCKET_NAME = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const days = (min: number, why: string) => {
+  const msg = `is out of range; expected an integer from ${min} to 36500${why}`;
+  return z.preprocess(fromCliString, z.number({ error: msg }).int(msg).min(min, msg).max(36500, msg));
+};
+
+/**
+ * Lifecycle of the forecast output (`<outputPrefix>`): each step optional, days
+ * counted from when S3 wrote the object. Order and S3's minimums are checked here,
+ * so a bad rule fails at preview instead of at PutBucketLifecycleConfiguration.
+ */
+const outputRetention = z
+  .strictObject({
+    infrequentAccessAfterDays: days(INFREQUENT_ACCESS_MIN_AGE_DAYS, ` (S3 moves objects to STANDARD_IA at the earliest ${INFREQUENT_ACCESS_MIN_AGE_DAYS} days after creation)`).optional(),
+    archiveAfterDays: days(0, "").optional(),
+    archiveClass: oneOf(ARCHIVE_CLASSES).optional(),
+    expireAfterDays: days(1, "").optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.infrequentAccessAfterDays === undefined && r.archiveAfterDays === undefined && r.expireAfterDays === undefined) {
+      ctx.addIssue({ code: "custom", message: "sets no rule; expected at least one of infrequentAccessAfterDays, archiveAfterDays, expireAfterDays" });
+    }
+    if (r.archiveClass !== undefined && r.archiveAfterDays === undefined) {
+      ctx.addIssue({ code: "custom", path: ["archiveClass"], message: "has no archiveAfterDays; expected archiveAfterDays with it (or no archiveClass)" });
+    }
+    const ia = r.infrequentAccessAfterDays;
+    if (ia !== undefined && r.archiveAfterDays !== undefined && r.archiveAfterDays < ia + ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["archiveAfterDays"],
+        message: `is less than ${ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} days after infrequentAccessAfterDays (${ia}); expected at least ${ia + ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} (S3 keeps objects in STANDARD_IA ${ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS} days before archiving them)`,
+      });
+    }
+    const lastTransition = Math.max(ia ?? -1, r.archiveAfterDays ?? -1);
+    if (r.expireAfterDays !== undefined && r.expireAfterDays <= lastTransition) {
+      ctx.addIssue({ code: "custom", path: ["expireAfterDays"], message: `is not after the last transition (day ${lastTransition}); expected more than ${lastTransition} (or drop the transitions)` });
+    }
+  });
+
 const bucketName = z
   .string({ error: "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens" })
-  .regex(S3_BUCKET_NAME, "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens");
+  .regex(BUCKET_NAME_PATTERN, "is not a bucket name; expected 3-63 lowercase letters, digits, dots and hyphens")
+  // S3's rules beyond the pattern the rest of the pipeline checks: no "xn--" prefix, no "..".
+  .refine((name) => !name.startsWith("xn--") && !name.includes(".."), { error: 'is not a bucket name; expected no "xn--" prefix and no ".."' });
 
-/** s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz. */
-const MODEL_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
 
 /**
  * Job-name prefix. Lowercase only, although SageMaker job names allow upper
@@ -70,30 +113,44 @@ const MODEL_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/;
  */
 const jobNamePrefix = z
   .string({ error: "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens" })
-  .max(40, "is too long; expected at most 40 characters (job names are at most 63)")
+  .max(JOB_NAME_PREFIX_MAX_LENGTH, `is too long; expected at most ${JOB_NAME_PREFIX_MAX_LENGTH} characters (job names are at most 63)`)
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, "is not a job-name prefix; expected 1-40 characters a-z, 0-9 and single hyphens, starting and ending with a letter or digit");
 
 const cascadeSteps = z
-  .array(int(0, 100), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
-  .min(1, "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]")
-  .max(3, "has more than 3 stages; expected 1 to 3 integers (short, medium, long)")
-  .refine((s) => s.slice(0, -1).every((n) => n <= 20), { error: "runs an earlier stage past 20 steps; expected every stage but the last to be at most 20" })
-  .refine((s) => { const sum = s.reduce((a, b) => a + b, 0); return sum >= 1 && sum <= 100; }, { error: "has a total outside 1-100 steps; expected a sum from 1 to 100" });
+  .array(int(0, MAX_TOTAL_STEPS), { error: "is not a step list; expected 1 to 3 integers, e.g. [20, 20, 20]" })
+  .superRefine((steps, ctx) => {
+    const fault = cascadeStepsFault(steps);
+    if (fault) ctx.addIssue({ code: "custom", message: fault.at === undefined ? fault.fault : `has stage ${fault.at + 1} that ${fault.fault}` });
+  });
 
 export const stackConfigSchema = z.strictObject({
   /** Created by the stack (default) or an existing bucket adopted by name. */
   dataBucket: z
     .strictObject({
-      /** Use this existing bucket instead of creating one. Its policy, encryption and notifications stay the owner's job, except that the stack REPLACES its notification configuration. */
+      /**
+       * Use this existing bucket instead of creating one. The stack reads its settings (the
+       * policy pack checks them) and owns its notification configuration from then on.
+       */
       existingName: bucketName.optional(),
+      /**
+       * An adopted bucket's notification configuration is replaced by the stack's (S3 keeps
+       * one per bucket); preview fails while it holds rules the stack did not create, unless this is true.
+       */
+      replaceNotifications: bool().default(false),
       /** Let `pulumi destroy` delete a created bucket that still holds objects. */
       forceDestroy: bool().default(false),
+      /** Pulumi `protect`: no update or destroy may delete the created bucket until this is turned off. */
+      protect: bool().default(false),
+      /** Pulumi `retainOnDelete`: a destroy or replacement drops the bucket from the stack and leaves it in S3. Default: true unless forceDestroy. */
+      retainOnDelete: bool().optional(),
       /** Forecast request objects expire after this many days. */
       requestExpiryDays: int(1, 3650).default(30),
       /** Incomplete multipart uploads are aborted after this many days. */
       abortMultipartAfterDays: int(1, 365).default(2),
+      /** Transitions and expiry of forecast output; none by default (outputs are kept in STANDARD forever). */
+      outputRetention: outputRetention.optional(),
     })
-    .default({ forceDestroy: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
+    .default({ replaceNotifications: false, forceDestroy: false, protect: false, requestExpiryDays: 30, abortMultipartAfterDays: 2 }),
   prefixes: z
     .strictObject({
       input: keyPrefix.default("input/"),
@@ -106,15 +163,19 @@ export const stackConfigSchema = z.strictObject({
     /** s3://bucket/prefix/ holding short.onnx, short, medium.onnx, medium, long.onnx, long; or s3://bucket/key.tar.gz of the same six files. */
     artifacts: z
       .string({ error: "is required; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz" })
-      .regex(MODEL_URI, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
+      .refine((u) => { const l = parseS3Uri(u); return l !== undefined && BUCKET_NAME_PATTERN.test(l.bucket) && l.key !== ""; }, { error: "is not an S3 URI; expected s3://bucket/prefix/ (the six model files) or s3://bucket/key.tar.gz", abort: true })
       .refine((u) => u.endsWith("/") || u.endsWith(".tar.gz"), { error: 'is neither a prefix nor an archive; expected a URI ending in "/" or ".tar.gz"' }),
   }, { error: "is required; expected an object with artifacts: s3://bucket/prefix/ or s3://bucket/key.tar.gz" }),
   forecast: z
     .strictObject({
       cascadeSteps: cascadeSteps.default([20, 20, 20]),
-      compression: oneOf(["none", "gzip"]).default("none"),
+      compression: oneOf(COMPRESSIONS).default("none"),
+      /** Runs expected per day: used only for the storage and cost estimates (the stack schedules nothing). */
+      runsPerDay: z
+        .preprocess(fromCliDecimal, z.number({ error: "is not a number; expected runs per day from 0.01 to 100, e.g. 4" }).min(0.01, "is out of range; expected runs per day from 0.01 to 100").max(100, "is out of range; expected runs per day from 0.01 to 100"))
+        .default(4),
     })
-    .default({ cascadeSteps: [20, 20, 20], compression: "none" }),
+    .default({ cascadeSteps: [20, 20, 20], compression: "none", runsPerDay: 4 }),
   transform: z
     .strictObject({
       instanceType: z
@@ -202,6 +263,18 @@ export const stackConfigSchema = z.strictObject({
       emails: z.array(z.email({ error: "is not an e-mail address; expected name@example.com" })).max(20, "has too many addresses; expected at most 20").default([]),
     })
     .default({ emails: [] }),
+  /** Prices for the cost estimates (no built-in prices: they differ by region and change). */
+  cost: z
+    .strictObject({
+      currency: z.string({ error: "is not a currency; expected a 3-letter code such as CNY or USD" }).regex(/^[A-Z]{3}$/, "is not a currency code; expected 3 capital letters such as CNY or USD"),
+      /** Price per instance-hour by SageMaker instance type (the Batch Transform column of the region's pricing page). */
+      instanceHour: z
+        .record(z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "is not an instance type; expected ml.<family>.<size>"), price())
+        .default({}),
+      /** Price per GB-month (GB = 2^30 bytes) by S3 storage class. */
+      storageGbMonth: z.partialRecord(oneOf(STORAGE_CLASSES), price()).default({}),
+    })
+    .optional(),
   tags: z
     .record(
       z.string().min(1).max(128, "is too long; expected a tag key of at most 128 characters").refine((k) => !k.toLowerCase().startsWith("aws:"), { error: 'is reserved; expected a tag key not starting with "aws:"' }),
@@ -221,7 +294,8 @@ export interface ModelArtifacts {
   kind: "prefix" | "archive";
 }
 
-export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image"> {
+export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image" | "dataBucket"> {
+  dataBucket: Parsed["dataBucket"] & { retainOnDelete: boolean };
   stack: string;
   region: string;
   model: ModelArtifacts;
@@ -257,11 +331,17 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** Setting names allowed at a path (top level or one object deep). */
+/** Setting names allowed at a path of nested objects. */
 function knownKeys(path: readonly PropertyKey[]): string[] {
-  if (path.length === 0) return Object.keys(stackConfigSchema.shape);
-  let schema: z.ZodType = stackConfigSchema.shape[path[0] as keyof typeof stackConfigSchema.shape];
+  let schema: z.ZodType = stackConfigSchema;
+  for (const key of path) {
+    while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+    if (!(schema instanceof z.ZodObject)) return [];
+    schema = (schema.shape as Record<string, z.ZodType>)[String(key)];
+    if (schema === undefined) return [];
+  }
   while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+  if (schema instanceof z.ZodRecord && schema.keyType instanceof z.ZodEnum) return schema.keyType.options.map(String);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
@@ -274,13 +354,11 @@ function describe(value: unknown): string {
 function keyPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return CONFIG_NAMESPACE;
   const [top, ...rest] = path.map(String);
-  return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join("")}`;
+  // Numbers and keys with dots (instance types) in the bracket form `pulumi config set --path` takes.
+  return `${CONFIG_NAMESPACE}:${top}${rest.map((p) => (/^\d+$/.test(p) ? `[${p}]` : p.includes(".") ? `[${JSON.stringify(p)}]` : `.${p}`)).join("")}`;
 }
 
-/** A prefix overlaps another when one starts with the other ("" overlaps everything). */
-export function prefixesOverlap(a: string, b: string): boolean {
-  return a.startsWith(b) || b.startsWith(a);
-}
+
 
 /**
  * Validate and default the stack config.
@@ -354,18 +432,36 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
   if (c.lambda.reservedConcurrency < MIN_DISPATCHER_CONCURRENCY) {
     problems.push(`${CONFIG_NAMESPACE}:lambda.reservedConcurrency: ${c.lambda.reservedConcurrency} is below ${MIN_DISPATCHER_CONCURRENCY}; expected at least ${MIN_DISPATCHER_CONCURRENCY} (two queues, each polled by up to ${ESM_MAXIMUM_CONCURRENCY} dispatchers: fewer would throttle the event source mappings)`);
   }
+  const retention = c.dataBucket.outputRetention;
+  if (retention && c.dataBucket.existingName !== undefined) {
+    problems.push(`${CONFIG_NAMESPACE}:dataBucket.outputRetention: ${describe(retention)} cannot apply to an adopted bucket (dataBucket.existingName); expected no outputRetention (an adopted bucket's lifecycle stays its owner's: set the rules on the bucket itself)`);
+  }
+  if (c.cost) {
+    const type = c.transform.instanceType;
+    if (c.cost.instanceHour[type] === undefined) {
+      problems.push(`${CONFIG_NAMESPACE}:cost.instanceHour: ${describe(c.cost.instanceHour)} has no price for ${JSON.stringify(type)} (transform.instanceType); expected a price per instance-hour for every instance type in use`);
+    }
+    const classes: StorageClass[] = ["STANDARD"];
+    if (retention?.infrequentAccessAfterDays !== undefined) classes.push("STANDARD_IA");
+    if (retention?.archiveAfterDays !== undefined) classes.push(retention.archiveClass ?? DEFAULT_ARCHIVE_CLASS);
+    const unpriced = classes.filter((k) => c.cost!.storageGbMonth[k] === undefined);
+    if (unpriced.length > 0) {
+      problems.push(`${CONFIG_NAMESPACE}:cost.storageGbMonth: ${describe(c.cost.storageGbMonth)} has no price for ${unpriced.join(", ")}; expected a price per GB-month for every storage class the output uses (${classes.join(", ")})`);
+    }
+  }
   if (!c.runtime.providers.includes("cuda") && !c.runtime.allowCpu) {
     problems.push(`${CONFIG_NAMESPACE}:runtime.providers: ${describe(c.runtime.providers)} has no GPU provider; expected "cuda" in the list (or runtime.allowCpu: true)`);
   }
   if (problems.length) throw new StackConfigError(problems);
 
-  const m = MODEL_URI.exec(c.model.artifacts)!;
+  const m = parseS3Uri(c.model.artifacts)!;
   return {
     ...c,
     stack: opts.stack,
     region,
-    model: { uri: c.model.artifacts, bucket: m[1]!, key: m[2]!, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
+    model: { uri: c.model.artifacts, bucket: m.bucket, key: m.key, kind: c.model.artifacts.endsWith("/") ? "prefix" : "archive" },
     transform: { ...c.transform, jobNamePrefix: jobPrefix },
+    dataBucket: { ...c.dataBucket, retainOnDelete: c.dataBucket.retainOnDelete ?? !c.dataBucket.forceDestroy },
     image: { ...c.image, baseImage: c.image.baseImage ?? defaultBaseImage(region) },
     secretKeys,
   };

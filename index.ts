@@ -8,9 +8,10 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { join } from "node:path";
 import { readStackConfig } from "./config";
+import { retentionNotes, steadyStateSummary } from "./cost";
 import { Alerts } from "./components/alerts";
 import type { AwsContext } from "./components/context";
-import { DataBucket } from "./components/dataBucket";
+import { checkAdoptedNotifications, DataBucket, NONCURRENT_VERSION_DAYS } from "./components/dataBucket";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
 import { checkModelArtifacts } from "./components/modelArtifacts";
@@ -30,18 +31,29 @@ export = async () => {
   const base = cfg.transform.jobNamePrefix;
   const tags = { ...cfg.tags, "fuxi:stack": cfg.stack, "fuxi:project": pulumi.getProject() };
   const { prefixes } = cfg;
+  // Logical names do not contain the job-name prefix, so renaming it never deletes the bucket,
+  // the log groups or the alert subscriptions; the alias moves stacks deployed when they did.
+  const was = (component: string): pulumi.ComponentResourceOptions => ({ aliases: [{ name: `${base}-${component}` }] });
+  if (cfg.dataBucket.existingName !== undefined) {
+    await checkAdoptedNotifications(cfg.dataBucket.existingName, `${base}-`, cfg.dataBucket.replaceNotifications);
+  }
 
-  const data = new DataBucket(`${base}-data`, {
+  const data = new DataBucket("data", {
     ctx,
     existingName: cfg.dataBucket.existingName,
+    namePrefix: base,
     forceDestroy: cfg.dataBucket.forceDestroy,
+    protect: cfg.dataBucket.protect,
+    retainOnDelete: cfg.dataBucket.retainOnDelete,
     requestsPrefix: prefixes.requests,
     requestExpiryDays: cfg.dataBucket.requestExpiryDays,
+    outputPrefix: prefixes.output,
+    outputRetention: cfg.dataBucket.outputRetention,
     abortMultipartAfterDays: cfg.dataBucket.abortMultipartAfterDays,
     tags,
-  });
+  }, was("data"));
 
-  const image = new InferenceImage(`${base}-runtime`, {
+  const image = new InferenceImage("runtime", {
     repositoryName: `${base}-runtime`,
     context: join(__dirname, cfg.image.context),
     dockerfile: cfg.image.dockerfile,
@@ -50,9 +62,9 @@ export = async () => {
     keepImages: cfg.image.keepImages,
     forceDelete: cfg.image.forceDelete,
     tags,
-  });
+  }, was("runtime"));
 
-  const sageMakerRole = new SageMakerExecutionRole(`${base}-sagemaker`, {
+  const sageMakerRole = new SageMakerExecutionRole("sagemaker", {
     ctx,
     bucketName: data.bucketName,
     prefixes,
@@ -60,17 +72,21 @@ export = async () => {
     repositoryArn: image.repositoryArn,
     jobNamePrefix: base,
     tags,
-  });
+  }, was("sagemaker"));
 
-  const model = new ForecastModel(`${base}-model`, {
+  const model = new ForecastModel("model", {
+    namePrefix: base,
     imageUri: image.imageUri,
     executionRoleArn: sageMakerRole.roleArn,
+    bucketName: data.bucketName,
+    prefixes,
     model: cfg.model,
     runtime: cfg.runtime,
+    instance: { instanceType: cfg.transform.instanceType, instanceCount: cfg.transform.instanceCount },
     tags,
-  }, { dependsOn: [sageMakerRole] });
+  }, { dependsOn: [sageMakerRole], ...was("model") });
 
-  const trigger = new Trigger(`${base}-trigger`, {
+  const trigger = new Trigger("trigger", {
     ctx,
     settings: {
       stack: cfg.stack,
@@ -95,16 +111,16 @@ export = async () => {
     bucketName: data.bucketName,
     bucketArn: data.bucketArn,
     modelName: model.modelName,
-    sageMakerRoleArn: sageMakerRole.roleArn,
+    modelArn: model.modelArn,
     memoryMb: cfg.lambda.memoryMb,
     timeoutSeconds: cfg.lambda.timeoutSeconds,
     reservedConcurrency: cfg.lambda.reservedConcurrency,
     logRetentionDays: cfg.lambda.logRetentionDays,
     tags,
-  });
+  }, was("trigger"));
 
   const alertsAreSecret = cfg.secretKeys.includes("alerts");
-  const alerts = new Alerts(`${base}-alerts`, {
+  const alerts = new Alerts("alerts", {
     ctx,
     namePrefix: base,
     jobNamePrefix: base,
@@ -115,7 +131,17 @@ export = async () => {
     oldestRunAlarmMinutes: cfg.queue.oldestRunAlarmMinutes,
     emails: cfg.alerts.emails.map((e) => (alertsAreSecret ? pulumi.secret(e) : e)),
     tags,
-  });
+  }, was("alerts"));
+
+  // What the cadence keeps in the bucket and what it costs (cost.ts; docs/cost.md).
+  const storage = {
+    runsPerDay: cfg.forecast.runsPerDay,
+    steps: cfg.forecast.cascadeSteps.reduce((a, b) => a + b, 0),
+    compression: cfg.forecast.compression,
+    retention: cfg.dataBucket.outputRetention,
+    noncurrentDays: NONCURRENT_VERSION_DAYS,
+  };
+  for (const note of retentionNotes(storage.retention)) pulumi.log.warn(`fuxi:dataBucket.outputRetention: ${note}`);
 
   const inputUri = pulumi.interpolate`s3://${data.bucketName}/${prefixes.input}`;
   return {
@@ -134,6 +160,20 @@ export = async () => {
     backfillQueueUrl: trigger.queues.backfill.url,
     deadLetterQueueUrl: trigger.queues.deadLetter.url,
     alertTopicArn: alerts.topicArn,
+    steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+    }),
+    /** What `npm run runs` and `npm run campaign` price runs with (prices: null until fuxi:cost is set). */
+    costModel: {
+      prices: cfg.cost ?? null,
+      instanceType: cfg.transform.instanceType,
+      instanceCount: cfg.transform.instanceCount,
+      invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+      ...storage,
+      retention: storage.retention ?? null,
+    },
     /** Start a run: upload the input, then the marker (RUN_ID e.g. 2023101206). */
     startRunCommands: [
       pulumi.interpolate`aws s3 cp ./fuxi_input.nc "${inputUri}$RUN_ID/fuxi_input.nc" --region ${ctx.region}`,

@@ -1,17 +1,33 @@
 // Runtime benchmark: full 721×1440 grid, stand-in models whose session.run costs about as much as
 // one step's encode + upload, local S3, the runtime as a child process (as the local pipeline runs it).
-// Prints Σ session.run, the step-loop wall time and their ratio, per-step encode/upload ms and RSS.
-//   npm run bench:runtime -- [--steps 20] [--ops 12] [--threads 1] [--in-flight 2]
+// Prints Σ session.run, the step-loop wall time and their ratio, per-step encode/upload ms, file size,
+// compression ratio and RSS.
+//   npm run bench:runtime -- [--compression none|gzip|bitround] [--steps 20] [--ops 12] [--threads 1]
+//                            [--in-flight 2] [--encode-threads N (runtime default)]
 import { readFile, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
-import type { Manifest } from "../runtime/src/forecast";
+import { RUNTIME_LOG_EVENTS, runtimeLogEvent, type Manifest } from "../runtime/src/contract";
 import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 721, lon: 1440 };
+
+function post(url: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: "POST", headers: { "content-type": "application/json" } }, (response) => {
+      const parts: Buffer[] = [];
+      response.on("data", (part: Buffer) => parts.push(part));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts).toString("utf8") }));
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+}
 
 async function rssOf(pid: number): Promise<{ rssMb: number; peakMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
@@ -22,26 +38,30 @@ async function rssOf(pid: number): Promise<{ rssMb: number; peakMb: number }> {
 function stats(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  return `mean ${mean.toFixed(0)}  median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)}  max ${sorted[sorted.length - 1].toFixed(0)}`;
+  const digits = mean < 10 ? 1 : 0;
+  return `mean ${mean.toFixed(digits)}  median ${sorted[Math.floor(sorted.length / 2)].toFixed(digits)}  max ${sorted[sorted.length - 1].toFixed(digits)}`;
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: "string", default: "20" }, ops: { type: "string", default: "12" }, threads: { type: "string", default: "1" }, "in-flight": { type: "string", default: "2" } } });
+  const { values } = parseArgs({ options: { steps: { type: "string", default: "20" }, ops: { type: "string", default: "12" }, threads: { type: "string", default: "1" }, "in-flight": { type: "string", default: "2" }, compression: { type: "string", default: "none" }, "encode-threads": { type: "string" } } });
+  const compression = values.compression!;
+  if (!["none", "gzip", "bitround"].includes(compression)) throw new Error("--compression must be none, gzip or bitround");
   const steps = Number(values.steps);
   const ops = Number(values.ops);
   if (!Number.isInteger(steps) || steps < 10 || steps > 100) throw new Error("--steps must be 10 … 100");
   const work = await tempDir("bench-runtime");
   const s3 = await startLocalS3({ buckets: ["fuxi-data"], directory: join(work, "s3") });
   try {
-    console.log(`grid ${GRID.lat}x${GRID.lon}, ${steps} steps, stand-in busy ops ${ops}, FUXI_INTRA_OP_THREADS ${values.threads}, FUXI_STEPS_IN_FLIGHT ${values["in-flight"]}`);
+    console.log(`grid ${GRID.lat}x${GRID.lon}, ${steps} steps, compression ${compression}, stand-in busy ops ${ops}, FUXI_INTRA_OP_THREADS ${values.threads}, FUXI_STEPS_IN_FLIGHT ${values["in-flight"]}, FUXI_ENCODE_THREADS ${values["encode-threads"] ?? "(default)"}; input and fields SYNTHETIC`);
     await writeStandinModels(join(work, "models"), { ...GRID, opsPerStep: ops });
     let started = performance.now();
     const input = await writeInputWithXarray(join(work, "input.nc"), { ...GRID, initTime: new Date("2023-10-12T06:00:00Z") });
     await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-data", Key: "input/bench/fuxi_input.nc", Body: input }));
     console.log(`input ${(input.length / 1e6).toFixed(1)} MB written by xarray and uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, FUXI_STEPS_IN_FLIGHT: values["in-flight"]!, LOG_LEVEL: "info" });
-    await runtime.waitUntilReady(120_000);
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, FUXI_STEPS_IN_FLIGHT: values["in-flight"]!, ...(values["encode-threads"] ? { FUXI_ENCODE_THREADS: values["encode-threads"] } : {}), LOG_LEVEL: "info" });
+    const stopOnError = (error: unknown) => runtime.stop().then(() => Promise.reject(error));
+    await runtime.waitUntilReady(120_000).catch(stopOnError);
     const pid = runtime.child.pid!;
     const samples: Array<{ at: number; rssMb: number }> = [];
     const sampler = setInterval(() => {
@@ -56,7 +76,8 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     })();
-    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("bench", steps <= 20 ? [steps] : [20, steps - 20])));
+    // node:http without a response timeout: on a loaded machine a run can take longer than fetch's 300 s.
+    const response = await post(`${runtime.url}/invocations`, JSON.stringify(forecastRequest("bench", steps <= 20 ? [steps] : [20, steps - 20], { compression }))).catch(stopOnError);
     done = true;
     await pinger;
     clearInterval(sampler);
@@ -67,11 +88,11 @@ async function main(): Promise<void> {
 
     const computed = manifest.files.filter((f) => !f.resumed);
     const sumRun = computed.reduce((a, f) => a + (f.runMs ?? 0), 0);
-    const stepLogs = runtime.logs.filter((l) => l.msg === "step done") as Array<{ step: number; time: string }>;
+    const stepLogs = runtime.logs.map((l) => runtimeLogEvent(l, RUNTIME_LOG_EVENTS.stepDone)).filter((l) => l !== undefined);
     // Flat in step count: the highest RSS sampled while the first half of the steps ran vs. while the
-    // second half ran (a step's "step done" line is logged when its upload has finished).
+    // second half ran (a step's step.done event is logged when its upload has finished).
     const half = Math.floor(steps / 2);
-    const doneAt = (step: number) => Date.parse(stepLogs.find((l) => l.step === step)!.time);
+    const doneAt = (step: number) => Date.parse(stepLogs.find((l) => l.step === step)!.time!);
     const loopStart = Date.parse(manifest.finishedAt) - manifest.stepLoopMs;
     const peakBetween = (from: number, to: number) => Math.max(...samples.filter((x) => x.at >= from && x.at <= to).map((x) => x.rssMb));
     const peakSampled = Math.max(...samples.map((x) => x.rssMb));
@@ -80,8 +101,11 @@ async function main(): Promise<void> {
     console.log(`session.run ms/step: ${stats(computed.map((f) => f.runMs!))}`);
     console.log(`encode ms/step:      ${stats(computed.map((f) => f.encodeMs!))}`);
     console.log(`upload ms/step:      ${stats(computed.map((f) => f.uploadMs!))}`);
-    console.log(`step file ${(computed[0].bytes / 1e6).toFixed(1)} MB`);
-    console.log(`peak RSS ${peakMb.toFixed(0)} MB (VmHWM; sampled every 100 ms: ${peakSampled.toFixed(0)} MB) (target ≤ 3000 MB)`);
+    const raw = 70 * GRID.lat * GRID.lon * 4;
+    const meanBytes = computed.reduce((a, f) => a + f.bytes, 0) / computed.length;
+    console.log(`step file MB:        ${stats(computed.map((f) => f.bytes / 1e6))} (mean ${(meanBytes / 1e6).toFixed(1)} MB; compression ratio ${(raw / meanBytes).toFixed(2)} against ${(raw / 1e6).toFixed(1)} MB of float32; synthetic fields)`);
+    console.log(`per-step encode ms:  ${computed.map((f) => f.encodeMs!.toFixed(0)).join(" ")}`);
+    console.log(`peak RSS ${peakMb.toFixed(0)} MB (VmHWM; sampled every 100 ms: ${peakSampled.toFixed(0)} MB) (target ≤ 2000 MB)`);
     const first = peakBetween(loopStart, doneAt(half - 1));
     const second = peakBetween(doneAt(half - 1), doneAt(steps - 1));
     console.log(`highest RSS sampled during steps 1-${half}: ${first.toFixed(0)} MB, during steps ${half + 1}-${steps}: ${second.toFixed(0)} MB (${(((second - first) / first) * 100).toFixed(1)} %, target within 5 %)`);

@@ -11,7 +11,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } f
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { MultiBar, Presets } from "cli-progress";
-import { transformJobName } from "../trigger/job-name";
+import { transformJobName } from "../runtime/src/contract";
 import { BACKFILL_MESSAGE_KIND, type BackfillRunMessage } from "../trigger/queue-message";
 import { runStatus, type RunState } from "./run-status";
 import { parseDuration, readStackOutputs, type StackOutputs } from "./stack-outputs";

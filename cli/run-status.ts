@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { ListTransformJobsCommand, SageMakerClient, type TransformJobSummary } from "@aws-sdk/client-sagemaker";
-import { sanitiseRunId } from "../trigger/job-name";
+import { sanitiseRunId } from "../runtime/src/contract";
 import type { StackOutputs } from "./stack-outputs";
 
 export type RunState = "queued" | "running" | "done" | "failed";

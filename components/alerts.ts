@@ -40,12 +40,43 @@ export class Alerts extends pulumi.ComponentResource {
     super("fuxi:monitoring:Alerts", name, {}, opts);
     const child = { parent: this };
     const { ctx } = args;
-    const topic = new aws.sns.Topic(`${name}-topic`, { tags: args.tags }, child);
+    // SNS encryption at rest with a customer managed key: the AWS managed alias/aws/sns key
+    // does not let EventBridge and CloudWatch alarms publish to the topic.
+    const key = new aws.kms.Key(`${name}-key`, {
+      description: `Encrypts the FuXi alert topic of ${args.namePrefix}`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "AccountAdministersTheKey",
+            Effect: "Allow",
+            Principal: { AWS: `arn:${ctx.partition}:iam::${ctx.accountId}:root` },
+            Action: "kms:*",
+            Resource: "*",
+          },
+          {
+            Sid: "AlertPublishersEncrypt",
+            Effect: "Allow",
+            Principal: { Service: [ctx.facts.principals.events, ctx.facts.principals.cloudwatch] },
+            Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+            // No aws:SourceAccount condition: AWS's examples for alarms and rules publishing to
+            // encrypted topics use none, and an absent key would make StringEquals fail.
+            Resource: "*",
+          },
+        ],
+      }),
+      tags: args.tags,
+    }, child);
+    const topic = new aws.sns.Topic(`${name}-topic`, { kmsMasterKeyId: key.arn, tags: args.tags }, child);
     args.emails.forEach((email, i) => {
       new aws.sns.TopicSubscription(`${name}-email-${i}`, { topic: topic.arn, protocol: "email", endpoint: email }, child);
     });
 
     const rule = new aws.cloudwatch.EventRule(`${name}-transform-failed`, {
+      // Named explicitly: the autoname (component name + suffix) passes EventBridge's 64 characters for long prefixes.
+      name: `${args.namePrefix}-transform-failed`,
       description: `SageMaker transform jobs ${args.jobNamePrefix}-* that failed or were stopped`,
       eventPattern: JSON.stringify(transformJobFailurePattern(args.jobNamePrefix)),
       tags: args.tags,
@@ -58,6 +89,14 @@ export class Alerts extends pulumi.ComponentResource {
       policy: pulumi.all([topic.arn, rule.arn]).apply(([topicArn, ruleArn]) => JSON.stringify({
         Version: "2012-10-17",
         Statement: [
+          {
+            Sid: "DenyInsecureTransport",
+            Effect: "Deny",
+            Principal: "*",
+            Action: ["sns:Publish"],
+            Resource: topicArn,
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
           {
             Sid: "TransformJobFailureRule",
             Effect: "Allow",

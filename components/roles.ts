@@ -29,6 +29,21 @@ export interface ModelLocation {
   kind: "prefix" | "archive";
 }
 
+/** A resource policy that only denies requests not made over TLS (queues, topics). */
+export function tlsOnlyPolicy(action: string, resource: pulumi.Input<string>) {
+  return {
+    Version: "2012-10-17",
+    Statement: [{
+      Sid: "DenyInsecureTransport",
+      Effect: "Deny",
+      Principal: "*",
+      Action: action,
+      Resource: resource,
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    }],
+  };
+}
+
 export function assumeRolePolicy(servicePrincipal: string): PolicyDocument {
   return {
     Version: "2012-10-17",
@@ -63,11 +78,12 @@ export function sageMakerExecutionPolicy(p: {
       Resource: s3Arn(part, bucket, `${prefixes.output}*`),
     },
     {
-      // Only a stale run manifest is ever deleted (before its steps are replaced).
-      Sid: "DeleteStaleManifest",
+      // A run removes what earlier requests left in its output folder (manifest first, then step
+      // files of other fingerprints, an old _FAILED.json): docs/contract.md, "No stale files".
+      Sid: "DeleteStaleOutput",
       Effect: "Allow",
       Action: ["s3:DeleteObject"],
-      Resource: s3Arn(part, bucket, `${prefixes.output}*/_SUCCESS`),
+      Resource: s3Arn(part, bucket, `${prefixes.output}*`),
     },
     {
       // Unconditioned on the one bucket: the runtime asks for a manifest that may not
@@ -137,8 +153,8 @@ export function triggerFunctionPolicy(p: {
   bucket: string;
   prefixes: Prefixes;
   jobNamePrefix: string;
-  modelName: string;
-  sageMakerRoleArn: string;
+  modelArn: string;
+  instanceType: string;
   logGroupArn: string;
   runQueueArns: string[];
   deadLetterQueueArn: string;
@@ -147,7 +163,6 @@ export function triggerFunctionPolicy(p: {
   const part = ctx.partition;
   // SageMaker ARNs carry names in lower case.
   const jobArn = arn(ctx, "sagemaker", `transform-job/${p.jobNamePrefix.toLowerCase()}-*`);
-  const modelArn = arn(ctx, "sagemaker", `model/${p.modelName.toLowerCase()}`);
   return {
     Version: "2012-10-17",
     Statement: [
@@ -167,10 +182,11 @@ export function triggerFunctionPolicy(p: {
         Resource: s3Arn(part, bucket),
       },
       {
-        Sid: "ReadInputAndRequests",
+        // HeadObject of the request object (an earlier delivery of the same upload wrote it).
+        Sid: "HeadRequests",
         Effect: "Allow",
         Action: ["s3:GetObject"],
-        Resource: [s3Arn(part, bucket, `${prefixes.input}*`), s3Arn(part, bucket, `${prefixes.requests}*`)],
+        Resource: s3Arn(part, bucket, `${prefixes.requests}*`),
       },
       {
         Sid: "WriteRequestsAndFailureMarkers",
@@ -179,23 +195,32 @@ export function triggerFunctionPolicy(p: {
         Resource: [s3Arn(part, bucket, `${prefixes.requests}*`), s3Arn(part, bucket, `${prefixes.output}*/_FAILED.json`)],
       },
       {
-        Sid: "StartTransformJobs",
+        // CreateTransformJob's only resource is the job; the model and the instance type
+        // are limited through the condition keys the action offers. No iam:PassRole: a
+        // transform job runs under the model's role and the request names no role.
+        Sid: "StartTransformJobsOnTheModel",
         Effect: "Allow",
-        Action: ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:AddTags"],
+        Action: ["sagemaker:CreateTransformJob"],
+        Resource: jobArn,
+        Condition: {
+          ArnEquals: { "sagemaker:ModelArn": p.modelArn },
+          "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": [p.instanceType] },
+          Null: { "sagemaker:InstanceTypes": "false" },
+        },
+      },
+      {
+        // CreateTransformJob with Tags is also authorised as sagemaker:AddTags on the new job.
+        Sid: "TagNewTransformJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:AddTags"],
         Resource: jobArn,
       },
       {
-        Sid: "UseForecastModel",
+        // Admission asks SageMaker whether a run's job has ended before it frees the run's slot.
+        Sid: "ReadOwnTransformJobs",
         Effect: "Allow",
-        Action: ["sagemaker:CreateTransformJob"],
-        Resource: modelArn,
-      },
-      {
-        Sid: "PassExecutionRoleToSageMaker",
-        Effect: "Allow",
-        Action: ["iam:PassRole"],
-        Resource: p.sageMakerRoleArn,
-        Condition: { StringEquals: { "iam:PassedToService": ctx.facts.principals.sagemaker } },
+        Action: ["sagemaker:DescribeTransformJob"],
+        Resource: jobArn,
       },
       // The run queue (docs/trigger.md, "Run queue").
       {
@@ -249,6 +274,7 @@ export class SageMakerExecutionRole extends pulumi.ComponentResource {
   constructor(name: string, args: SageMakerExecutionRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fuxi:iam:SageMakerExecutionRole", name, {}, opts);
     const role = new aws.iam.Role(name, {
+      name: `${args.jobNamePrefix}-sagemaker`,
       description: `SageMaker execution role for FuXi transform jobs ${args.jobNamePrefix}-*`,
       assumeRolePolicy: trustPolicyJson(args.ctx.facts.principals.sagemaker),
       tags: args.tags,
@@ -270,8 +296,8 @@ export interface TriggerFunctionRoleArgs {
   bucketName: pulumi.Input<string>;
   prefixes: Prefixes;
   jobNamePrefix: string;
-  modelName: pulumi.Input<string>;
-  sageMakerRoleArn: pulumi.Input<string>;
+  modelArn: pulumi.Input<string>;
+  instanceType: string;
   logGroupArn: pulumi.Input<string>;
   runQueueArns: pulumi.Input<string>[];
   deadLetterQueueArn: pulumi.Input<string>;
@@ -286,6 +312,7 @@ export class TriggerFunctionRole extends pulumi.ComponentResource {
   constructor(name: string, args: TriggerFunctionRoleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fuxi:iam:TriggerFunctionRole", name, {}, opts);
     const role = new aws.iam.Role(name, {
+      name: `${args.jobNamePrefix}-trigger`,
       description: `Trigger Lambda role: starts FuXi transform jobs ${args.jobNamePrefix}-*`,
       assumeRolePolicy: trustPolicyJson(args.ctx.facts.principals.lambda),
       tags: args.tags,
@@ -293,9 +320,9 @@ export class TriggerFunctionRole extends pulumi.ComponentResource {
     this.policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: role.name,
       policy: pulumi
-        .all([args.bucketName, args.modelName, args.sageMakerRoleArn, args.logGroupArn, pulumi.all(args.runQueueArns), args.deadLetterQueueArn])
-        .apply(([bucket, modelName, sageMakerRoleArn, logGroupArn, runQueueArns, deadLetterQueueArn]) =>
-          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelName, sageMakerRoleArn, logGroupArn, runQueueArns, deadLetterQueueArn })),
+        .all([args.bucketName, args.modelArn, args.logGroupArn, pulumi.all(args.runQueueArns), args.deadLetterQueueArn])
+        .apply(([bucket, modelArn, logGroupArn, runQueueArns, deadLetterQueueArn]) =>
+          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelArn, instanceType: args.instanceType, logGroupArn, runQueueArns, deadLetterQueueArn })),
         ),
     }, { parent: this });
     this.roleArn = role.arn;

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsContext, Tags } from "./context";
+import { tlsOnlyPolicy } from "./roles";
 
 /** SQS's longest retention: a waiting run is never lost to it (the dispatcher dead-letters first). */
 export const QUEUE_RETENTION_SECONDS = 14 * 24 * 3600;
@@ -13,16 +14,7 @@ export const REDRIVE_MAX_RECEIVE_COUNT = 1000;
 
 /** Queue policy: TLS only, and (for the queue S3 notifies) SendMessage from the data bucket of this account only. */
 export function runQueuePolicy(p: { queueArn: string; s3?: { principal: string; bucketArn: string; accountId: string } }) {
-  const statements: Record<string, unknown>[] = [
-    {
-      Sid: "DenyInsecureTransport",
-      Effect: "Deny",
-      Principal: "*",
-      Action: "sqs:*",
-      Resource: p.queueArn,
-      Condition: { Bool: { "aws:SecureTransport": "false" } },
-    },
-  ];
+  const statements: Record<string, unknown>[] = [...tlsOnlyPolicy("sqs:*", p.queueArn).Statement];
   if (p.s3) {
     statements.push({
       Sid: "DataBucketNotifications",

@@ -1,21 +1,18 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleTriggerHandler } from "../trigger/bundle";
-import type { TriggerEnvName } from "../trigger/env";
+import { MARKER_NAME, type TriggerEnvName } from "../runtime/src/contract";
 import type { AwsContext, Tags } from "./context";
 import { ESM_MAXIMUM_CONCURRENCY } from "../config";
 import { TriggerFunctionRole, type Prefixes } from "./roles";
 import { REDRIVE_MAX_RECEIVE_COUNT, RunQueues } from "./runQueues";
-
-/** S3 key suffix that starts a run (docs/contract.md). */
-export const INPUT_MARKER_SUFFIX = "_SUCCESS";
 
 export interface TriggerSettings {
   stack: string;
   prefixes: Prefixes;
   jobNamePrefix: string;
   cascadeSteps: number[];
-  compression: "none" | "gzip";
+  compression: "none" | "gzip" | "bitround";
   instanceType: string;
   instanceCount: number;
   invocationTimeoutSeconds: number;
@@ -75,7 +72,7 @@ export interface TriggerArgs {
   bucketName: pulumi.Input<string>;
   bucketArn: pulumi.Input<string>;
   modelName: pulumi.Input<string>;
-  sageMakerRoleArn: pulumi.Input<string>;
+  modelArn: pulumi.Input<string>;
   memoryMb: number;
   timeoutSeconds: number;
   reservedConcurrency: number;
@@ -114,8 +111,8 @@ export class Trigger extends pulumi.ComponentResource {
       bucketName: args.bucketName,
       prefixes: args.settings.prefixes,
       jobNamePrefix: args.settings.jobNamePrefix,
-      modelName: args.modelName,
-      sageMakerRoleArn: args.sageMakerRoleArn,
+      modelArn: args.modelArn,
+      instanceType: args.settings.instanceType,
       logGroupArn: logGroup.arn,
       runQueueArns: [queues.operational.arn, queues.backfill.arn],
       deadLetterQueueArn: queues.deadLetter.arn,
@@ -125,7 +122,7 @@ export class Trigger extends pulumi.ComponentResource {
     const code = bundleTriggerHandler().then(({ code }) => new pulumi.asset.AssetArchive({ "index.js": new pulumi.asset.StringAsset(code) }));
     const fn = new aws.lambda.Function(`${name}-function`, {
       name: args.functionName,
-      description: `Dispatches FuXi runs (s3 ${args.settings.prefixes.input}*/${INPUT_MARKER_SUFFIX} and backfills) to Batch Transform, at most ${args.settings.maxConcurrentJobs} at a time`,
+      description: `Dispatches FuXi runs (s3 ${args.settings.prefixes.input}*/${MARKER_NAME} and backfills) to Batch Transform, at most ${args.settings.maxConcurrentJobs} at a time`,
       runtime: aws.lambda.Runtime.NodeJS22dX,
       handler: "index.handler",
       code,
@@ -163,7 +160,7 @@ export class Trigger extends pulumi.ComponentResource {
         queueArn: queues.operational.arn,
         events: ["s3:ObjectCreated:*"],
         filterPrefix: args.settings.prefixes.input,
-        filterSuffix: INPUT_MARKER_SUFFIX,
+        filterSuffix: MARKER_NAME,
       }],
     }, { parent: this, dependsOn: [queues.operationalPolicy] });
 

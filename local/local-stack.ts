@@ -15,6 +15,7 @@ import { REDRIVE_MAX_RECEIVE_COUNT } from "../components/runQueues";
 import { eventSourceMapping, type EventSourceMapping } from "./event-source-mapping";
 import { shapeS3Event, type S3Event } from "./s3-event";
 import { runtimeProcessLauncher } from "./runtime-process";
+import { runtimeContainerLauncher } from "./runtime-container";
 import { localModelEnvironment, localTriggerEnvironment, type LocalStack } from "./stack-settings";
 import { startTransformRunner, type ContainerLauncher, type TransformJobRecord, type TransformRunner } from "./transform-runner";
 
@@ -26,6 +27,8 @@ export interface LocalStackOptions {
   workDir: string;
   modelDir: string;
   providers: ("cuda" | "cpu")[];
+  /** Run the runtime in this image (`docker run <image> serve`) instead of a Node child process. */
+  containerImage?: { id: string; tag: string };
   /** Replaces the runtime child process (tests of the wiring only). */
   launch?: ContainerLauncher;
   onRuntimeLog?: (record: Record<string, unknown>) => void;
@@ -87,12 +90,14 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
     return stream;
   };
 
+  const runtimeLog = { hostEnv: s3.env, logFile: join(logDir, "runtime.log"), onLogRecord: options.onRuntimeLog };
+  const image = options.containerImage;
   const runner = await startTransformRunner({
     s3: s3.client,
     region: stack.config.region,
     quota: options.quota,
-    models: { [stack.modelName]: { image: "fuxi-runtime (local: tsx runtime/src/main.ts serve)", environment: localModelEnvironment(stack, options.modelDir, options.providers) } },
-    launch: options.launch ?? runtimeProcessLauncher({ hostEnv: s3.env, logFile: join(logDir, "runtime.log"), onLogRecord: options.onRuntimeLog }),
+    models: { [stack.modelName]: { image: image ? `${image.tag} (${image.id})` : "fuxi-runtime (local: tsx runtime/src/main.ts serve)", environment: localModelEnvironment(stack, options.modelDir, options.providers) } },
+    launch: options.launch ?? (image ? runtimeContainerLauncher({ ...runtimeLog, image: image.id, port: "free" }) : runtimeProcessLauncher(runtimeLog)),
     onJobUpdate: options.onJobUpdate,
   });
 

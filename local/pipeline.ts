@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import type { Manifest } from "../runtime/src/forecast";
+import { formatS3Uri, inputFolderKey, MANIFEST_NAME, MARKER_NAME, MODEL_FILES, outputFolderKey, RUNTIME_LOG_EVENTS, runtimeLogEvent, TRANSFORM_FOLDER, type Manifest } from "../runtime/src/contract";
 import { writeFuxiInputNetcdf4 } from "../tools/fuxi-input-file";
 import { writeStandinModels } from "../tools/standin-model";
 import { startLocalStackOnLoopback, type LocalStackHandle } from "./local-stack";
@@ -18,7 +18,6 @@ import type { RunOutcome } from "../trigger/handler";
 
 export const REDUCED_GRID = { lat: 181, lon: 360 };
 export const FULL_GRID = { lat: 721, lon: 1440 };
-export const MODEL_FILES = ["short.onnx", "short", "medium.onnx", "medium", "long.onnx", "long"];
 
 export interface LocalRunOptions {
   stack: LocalStack;
@@ -30,6 +29,8 @@ export interface LocalRunOptions {
   /** A real FuXi input file; a synthetic one is written when omitted. */
   inputFile?: string;
   providers: ("cuda" | "cpu")[];
+  /** Run the runtime in this image instead of a Node child process (`npm start -- --container`). */
+  containerImage?: { id: string; tag: string };
   /** Leads for the quick-look maps; false: none. */
   quicklookLeads?: number[] | false;
   jobTimeoutMs?: number;
@@ -109,20 +110,19 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     workDir: options.workDir,
     modelDir,
     providers: options.providers,
+    containerImage: options.containerImage,
     onJobUpdate: (job) => {
       if (job.status === "InProgress" && runtimeStarted === 0) runtimeStarted = performance.now();
       emit({ kind: "job", jobName: job.request.TransformJobName, status: job.status, failureReason: job.failureReason });
     },
     onRuntimeLog: (record) => {
-      if (record.msg === "models loaded; ready") emit({ kind: "runtime-ready", ms: Math.round(performance.now() - runtimeStarted) });
-      if (record.msg === "step done" && typeof record.lead === "number") {
-        stepsDone++;
-        emit({ kind: "step", done: stepsDone, total, lead: record.lead, stage: typeof record.stage === "string" ? record.stage : undefined });
-      }
+      if (runtimeLogEvent(record, RUNTIME_LOG_EVENTS.ready)) emit({ kind: "runtime-ready", ms: Math.round(performance.now() - runtimeStarted) });
+      const step = runtimeLogEvent(record, RUNTIME_LOG_EVENTS.stepDone);
+      if (step) emit({ kind: "step", done: ++stepsDone, total, lead: step.lead, stage: step.stage });
     },
   });
   try {
-    emit({ kind: "phase", phase: "upload", detail: `s3://${stack.bucket}/${stack.config.prefixes.input}${runId}/${inputName} and _SUCCESS` });
+    emit({ kind: "phase", phase: "upload", detail: `${formatS3Uri({ bucket: stack.bucket, key: inputFolderKey(stack.config.prefixes.input, runId) })}${inputName} and ${MARKER_NAME}` });
     const trigger = await timed("uploadAndTriggerMs", () => local.uploadRun(runId, inputName, inputBytes));
     const started = trigger.filter((o) => o.decision === "started");
     if (started.length !== 1 || !started[0].jobName) {
@@ -132,12 +132,12 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     const job = await timed("transformJobMs", () => local.runner.waitForJob(jobName, options.jobTimeoutMs ?? 3_600_000));
     if (job.status !== "Completed") throw new Error(`transform job ${jobName} ${job.status}: ${job.failureReason} (runtime log: ${join(local.logDir, "runtime.log")})`);
 
-    const outputPrefix = `${stack.config.prefixes.output}${runId}/`;
+    const outputPrefix = outputFolderKey(stack.config.prefixes.output, runId);
     const outputFolder = join(options.workDir, "output", runId);
     const files = await timed("downloadMs", () => downloadFolder(local.s3.client, stack.bucket, outputPrefix, outputFolder));
-    const manifest = JSON.parse(await readFile(join(outputFolder, "_SUCCESS"), "utf8")) as Manifest;
+    const manifest = JSON.parse(await readFile(join(outputFolder, MANIFEST_NAME), "utf8")) as Manifest;
     const transformUri = job.outputs[0];
-    const transformBody = JSON.parse(await readFile(join(outputFolder, "_transform", `${jobName}.json.out`), "utf8"));
+    const transformBody = JSON.parse(await readFile(join(outputFolder, TRANSFORM_FOLDER, `${jobName}.json.out`), "utf8"));
 
     const quicklookFolder = join(options.workDir, "quicklook");
     let quicklooks: QuicklookImage[] = [];
@@ -155,7 +155,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       bucket: stack.bucket,
       s3DataDir: local.s3DataDir,
       logDir: local.logDir,
-      outputUri: `s3://${stack.bucket}/${outputPrefix}`,
+      outputUri: formatS3Uri({ bucket: stack.bucket, key: outputPrefix }),
       outputFolder,
       quicklookFolder,
       trigger,

@@ -6,6 +6,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { readForecastStep, type ForecastStep } from "../runtime/src/netcdf";
+import { formatS3Uri, parseS3Uri, stepFileNameForLead } from "../runtime/src/contract";
 import { ColourScheme, IMAGE_HEIGHT, IMAGE_WIDTH, renderMapPng, robustRange } from "./quicklook-render";
 
 export const DEFAULT_LEADS = [24, 120, 240, 360];
@@ -51,19 +52,19 @@ export function localStepSource(folder: string): StepSource {
       return leadsFromNames(names);
     },
     async read(lead) {
-      const name = join(folder, stepFileName(lead));
+      const name = join(folder, stepFileNameForLead(lead));
       return { bytes: new Uint8Array(await readFile(name)), name };
     },
   };
 }
 
 export function s3StepSource(client: S3Client, uri: string): StepSource {
-  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
-  if (!match) throw new Error(`quicklook: ${JSON.stringify(uri)} is not s3://bucket/prefix/`);
-  const [, bucket, rawPrefix] = match;
+  const location = parseS3Uri(uri);
+  if (!location) throw new Error(`quicklook: ${JSON.stringify(uri)} is not s3://bucket/prefix/`);
+  const { bucket, key: rawPrefix } = location;
   const prefix = rawPrefix === "" || rawPrefix.endsWith("/") ? rawPrefix : `${rawPrefix}/`;
   return {
-    describe: `s3://${bucket}/${prefix}`,
+    describe: formatS3Uri({ bucket, key: prefix }),
     async leads() {
       const names: string[] = [];
       let token: string | undefined;
@@ -75,16 +76,14 @@ export function s3StepSource(client: S3Client, uri: string): StepSource {
       return leadsFromNames(names);
     },
     async read(lead) {
-      const key = `${prefix}${stepFileName(lead)}`;
+      const key = `${prefix}${stepFileNameForLead(lead)}`;
       const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return { bytes: await object.Body!.transformToByteArray(), name: `s3://${bucket}/${key}` };
+      return { bytes: await object.Body!.transformToByteArray(), name: formatS3Uri({ bucket, key }) };
     },
   };
 }
 
-export function stepFileName(leadHours: number): string {
-  return `${String(leadHours).padStart(3, "0")}.nc`;
-}
+
 
 function leadsFromNames(names: string[]): number[] {
   return names

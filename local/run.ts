@@ -1,17 +1,22 @@
 /** `npm start [-- flags]`: the whole pipeline on this machine. See docs/local-run.md. */
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cascadeStepsFault } from "../runtime/src/contract";
 import { MultiBar, SingleBar, Presets } from "cli-progress";
 import { runLocalQueue } from "./queue-run";
 import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, type PipelineEvent } from "./pipeline";
 import { parseLeads } from "./quicklook-cli";
 import { loadLocalStack } from "./stack-settings";
+import { buildLocalImage, DockerUnavailableError, type BuiltImage } from "../tools/runtime-image";
+import { NONCURRENT_VERSION_DAYS } from "../components/dataBucket";
+import { formatBytes, formatMoney, priceRuns, type CostModel } from "../cost";
 
 const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [--full | --grid 181x360]
                   [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
                   [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]
-                  [--runs N [--quota Q]]   (N runs 6 h apart through the run queue, account quota Q)`;
+                  [--runs N [--quota Q]]   (N runs 6 h apart through the run queue, account quota Q)
+                  [--container]   (the runtime in the image of \`npm run image:local\`, CPU)`;
 
 export interface CliOptions {
   initTime: Date;
@@ -26,6 +31,8 @@ export interface CliOptions {
   /** More than one run (or a quota): through the run queue, see local/queue-run.ts. */
   runs?: number;
   quota?: number;
+  /** Run the runtime in the local CPU image instead of a Node process. */
+  container: boolean;
 }
 
 /** Parses the flags; throws an Error naming the flag and the fault. */
@@ -47,6 +54,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
       "no-quicklook": { type: "boolean", default: false },
       runs: { type: "string" },
       quota: { type: "string" },
+      container: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -58,8 +66,10 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     throw new Error(`--init must be YYYYMMDDHH with HH one of 00, 06, 12, 18 (a valid UTC date), got ${JSON.stringify(values.init)}`);
   let cascadeSteps: number[] | undefined;
   if (values.steps !== undefined) {
-    if (!/^\d+(,\d+){0,2}$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
+    if (!/^\d+(,\d+)*$/.test(values.steps)) throw new Error(`--steps must be 1 to 3 comma-separated whole numbers (e.g. 20 or 20,20,20), got ${JSON.stringify(values.steps)}`);
     cascadeSteps = values.steps.split(",").map(Number);
+    const fault = cascadeStepsFault(cascadeSteps);
+    if (fault) throw new Error(`--steps ${JSON.stringify(values.steps)}: ${fault.at === undefined ? "" : `entry ${fault.at + 1} `}${fault.fault} (e.g. 20 or 20,20,20)`);
   }
   if (values.full && values.grid) throw new Error("--full and --grid cannot be combined");
   let grid = values.full || (values.input && !values.grid) ? FULL_GRID : REDUCED_GRID;
@@ -75,6 +85,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     const names = values.providers.split(",");
     if (names.length === 0 || names.some((n) => n !== "cuda" && n !== "cpu")) throw new Error(`--providers must list cuda and/or cpu, got ${JSON.stringify(values.providers)}`);
     providers = names as ("cuda" | "cpu")[];
+    if (values.container && providers.includes("cuda")) throw new Error("--container runs the local image, the CPU variant: --providers must be cpu");
   }
   const count = (flag: string, text: string | undefined, max: number) => {
     if (text === undefined) return undefined;
@@ -84,6 +95,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
   const runs = count("--runs", values.runs, 100);
   const quota = count("--quota", values.quota, 100);
   if ((runs !== undefined || quota !== undefined) && (values.models || values.input)) throw new Error("--runs/--quota use synthetic inputs and stand-in models: drop --models and --input");
+  if ((runs !== undefined || quota !== undefined) && values.container) throw new Error("--runs/--quota run the runtime as local processes: drop --container (the image runs one forecast at a time)");
   return {
     runs,
     quota,
@@ -96,6 +108,7 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     stack: values.stack,
     workDir: values.workdir && resolve(values.workdir),
     leads: values["no-quicklook"] ? false : values.leads ? parseLeads(values.leads) : [24, 120, 240, 360],
+    container: values.container,
   };
 }
 
@@ -123,7 +136,7 @@ async function main() {
   }
   if (cli.runs !== undefined || cli.quota !== undefined) return queueMain(cli);
   const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps });
-  const providers = cli.providers ?? defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu());
+  const providers = cli.providers ?? (cli.container ? ["cpu"] : defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu()));
   const runId = runIdFor(cli.initTime);
   const workDir = cli.workDir ?? resolve("local-run", `${runId}-${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`);
   const steps = stack.config.forecast.cascadeSteps;
@@ -134,6 +147,19 @@ async function main() {
   console.log(`  models    ${cli.modelsDir ?? "stand-in ONNX models (simple arithmetic, NOT FuXi: the maps are not a forecast)"}`);
   if (cli.modelsDir && !providers.includes("cuda")) console.log("  warning   no NVIDIA GPU found: running the real FuXi models on CPU is very slow");
   console.log(`  workdir   ${workDir}`);
+
+  let containerImage: BuiltImage | undefined;
+  if (cli.container) {
+    try {
+      mkdirSync(join(workDir, "logs"), { recursive: true });
+      containerImage = await buildLocalImage({ log: join(workDir, "logs", "image-build.log"), progress: (line) => console.log(`  image     ${line}`) });
+    } catch (error) {
+      console.error(`\nlocal run failed: ${(error as Error).message}`);
+      process.exitCode = error instanceof DockerUnavailableError ? 69 : 1;
+      return;
+    }
+    console.log(`  runtime   container ${containerImage.tag} (${containerImage.id.slice(0, 19)}…), built in ${containerImage.seconds.toFixed(1)} s: docker run … serve`);
+  }
 
   const bar = new SingleBar({ format: "  forecast  |{bar}| {value}/{total} steps  +{lead} h {stage}  {duration_formatted}  ETA {eta_formatted}", hideCursor: true, etaBuffer: 5, noTTYOutput: true, notTTYSchedule: 5000 }, Presets.shades_classic);
   let barStarted = false;
@@ -164,6 +190,7 @@ async function main() {
       modelsDir: cli.modelsDir,
       inputFile: cli.inputFile,
       providers,
+      containerImage,
       quicklookLeads: cli.leads,
       onEvent,
     });
@@ -174,7 +201,8 @@ async function main() {
     return;
   }
   if (barStarted) bar.stop();
-  console.log(summary(result, (performance.now() - started) / 1000));
+  const costModel = { prices: stack.config.cost ?? null, retention: stack.config.dataBucket.outputRetention, noncurrentDays: NONCURRENT_VERSION_DAYS };
+  console.log(summary(result, (performance.now() - started) / 1000, costModel));
 }
 
 /** `--runs N --quota Q`: N runs through the emulated run queue, one progress line per run. */
@@ -238,7 +266,17 @@ function phases(timings: Record<string, number>): string {
     .join(", ");
 }
 
-export function summary(r: LocalRunResult, wallSeconds: number): string {
+/** What the run used and, with `fuxi:cost` in the stack file, what it would cost on that instance in the cloud. */
+function usageLine(r: LocalRunResult, costModel: Pick<CostModel, "prices" | "retention" | "noncurrentDays">): string {
+  const job = r.jobs[0];
+  const u = r.manifest.usage;
+  const { runs } = priceRuns([{ transformStartTime: job?.transformStartTime, transformEndTime: job?.transformEndTime, instanceType: job?.request.TransformResources.InstanceType, instanceCount: job?.request.TransformResources.InstanceCount, usage: u }], costModel);
+  const run = runs[0]!;
+  const time = run.source === "sagemaker" ? `${run.seconds!.toFixed(1)} s TransformStartTime → TransformEndTime (the runtime saw ${u.visibleSeconds.toFixed(1)} s)` : `${u.visibleSeconds.toFixed(1)} s seen by the runtime`;
+  return `  usage      ${run.instanceType ?? "?"} × ${run.instanceCount}: ${time}, ${formatBytes(u.bytesWritten)} written; ${run.cost ? formatMoney(run.cost.total) : "cost unknown"}`;
+}
+
+export function summary(r: LocalRunResult, wallSeconds: number, costModel: Pick<CostModel, "prices" | "retention" | "noncurrentDays"> = { prices: null, noncurrentDays: NONCURRENT_VERSION_DAYS }): string {
   const m = r.manifest;
   const steps = m.files.filter((f) => /^\d{3}\.nc$/.test(f.file));
   const totalBytes = steps.reduce((sum, f) => sum + f.bytes, 0);
@@ -255,6 +293,7 @@ export function summary(r: LocalRunResult, wallSeconds: number): string {
     `  job        ${m.jobName} Completed in ${jobSeconds.toFixed(1)} s (runtime wall ${(m.wallMs / 1000).toFixed(1)} s, providers ${m.providers.join(",")})`,
     `  forecast   init ${m.initTime}, ${m.steps} steps +${steps[0]?.lead ?? "?"} h … +${steps[steps.length - 1]?.lead ?? "?"} h, cascade [${m.cascadeSteps.join(", ")}], grid ${m.grid.lat}×${m.grid.lon}, compression ${m.compression}`,
     `  files      ${steps.length} × ${(totalBytes / steps.length / MB).toFixed(1)} MB = ${(totalBytes / MB).toFixed(1)} MB, plus _SUCCESS (manifest) and _transform/${m.jobName}.json.out`,
+    usageLine(r, costModel),
     `  per step   run ${median(steps.map((f) => f.runMs)).toFixed(0)} ms, encode ${median(steps.map((f) => f.encodeMs)).toFixed(0)} ms, upload ${median(steps.map((f) => f.uploadMs)).toFixed(0)} ms (medians from the manifest)`,
     `  phases     ${phases(r.timingsMs)}`,
     `  outputs    ${r.outputUri}  (s3rver data: ${r.s3DataDir}; it stops with this command)`,

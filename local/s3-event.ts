@@ -3,6 +3,8 @@
  * Lambda: only for the configured event type and prefix/suffix filter, with the key URL-encoded
  * and the bucket ARN in the region's partition. Pure.
  */
+import { partitionOfRegion } from "../components/partition";
+import { encodeEventKey } from "../runtime/src/contract";
 import type { S3rverEventRecord } from "../tools/local-s3";
 
 /** One LambdaFunctionConfiguration of the bucket's notification configuration. */
@@ -48,26 +50,6 @@ export function keyMatchesRule(key: string, rule: Pick<NotificationRule, "prefix
   return key.startsWith(rule.prefix) && key.endsWith(rule.suffix);
 }
 
-/**
- * The key as it appears in event notifications: form-URL-encoded like Java's URLEncoder
- * (space → "+", only A-Z a-z 0-9 . - * _ kept) except that "/" is kept.
- */
-export function encodeEventKey(key: string): string {
-  return key
-    .split("/")
-    .map((segment) =>
-      encodeURIComponent(segment)
-        .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-        .replace(/%20/g, "+"),
-    )
-    .join("/");
-}
-
-/** The inverse, exactly as the contract tells consumers to decode. */
-export function decodeEventKey(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, " "));
-}
-
 export interface ShapeOptions {
   region: string;
   /** The bucket whose notification configuration holds `rule`; records for other buckets are dropped. */
@@ -87,7 +69,7 @@ export function shapeS3Event(record: S3rverEventRecord, options: ShapeOptions): 
   const key = record.s3.object.key;
   if (record.s3.bucket.name !== options.bucket) return undefined;
   if (!eventTypeMatches(options.rule.events, record.eventName) || !keyMatchesRule(key, options.rule)) return undefined;
-  const partition = options.region.startsWith("cn-") ? "aws-cn" : "aws";
+  const partition = partitionOfRegion(options.region);
   const ownerId = options.ownerId ?? "A3NL1KOZZKExample";
   const object: S3EventRecord["s3"]["object"] = {
     key: encodeEventKey(key),

@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseStackConfig, type StackConfig } from "../config";
-import { INPUT_MARKER_SUFFIX, triggerEnvironment, type QueueUrls } from "../components/trigger";
+import { triggerEnvironment, type QueueUrls } from "../components/trigger";
+import { MARKER_NAME, RUNTIME_ENV } from "../runtime/src/contract";
 import { runtimeEnvironment } from "../components/forecastModel";
 import { REPO_ROOT } from "./runtime-process";
 import type { NotificationRule } from "./s3-event";
@@ -51,7 +52,7 @@ export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number
     config,
     bucket: `${prefix}-data-local`,
     modelName: `${prefix}-model-local`,
-    rule: { configurationId: `${prefix}-trigger`, prefix: config.prefixes.input, suffix: INPUT_MARKER_SUFFIX, events: ["s3:ObjectCreated:*"] },
+    rule: { configurationId: `${prefix}-trigger`, prefix: config.prefixes.input, suffix: MARKER_NAME, events: ["s3:ObjectCreated:*"] },
   };
 }
 
@@ -90,13 +91,13 @@ export function localTriggerEnvironment(stack: LocalStack, queues: QueueUrls): R
  * models from a folder (FUXI_MODEL_DIR) and the providers this machine has.
  */
 export function localModelEnvironment(stack: LocalStack, modelDir: string, providers: ("cuda" | "cpu")[]): Record<string, string> {
-  const runtime = stack.config.runtime;
-  // Progress comes from the runtime's "step done" info lines: never run quieter than info.
-  const logLevel = ["debug", "trace"].includes(runtime.logLevel) ? runtime.logLevel : "info";
+  const { config } = stack;
   const env = runtimeEnvironment(
     // Locally the models come from a folder, as an extracted ModelDataUrl archive would.
     { bucket: "local", key: "model.tar.gz", kind: "archive" },
-    { ...runtime, providers, allowCpu: providers.includes("cpu"), logLevel },
+    { ...config.runtime, providers, allowCpu: providers.includes("cpu") },
+    { bucket: stack.bucket, inputPrefix: config.prefixes.input, outputPrefix: config.prefixes.output },
+    { instanceType: config.transform.instanceType, instanceCount: config.transform.instanceCount },
   );
-  return { ...env, FUXI_MODEL_DIR: modelDir };
+  return { ...(env as Record<string, string>), [RUNTIME_ENV.modelDir]: modelDir };
 }

@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { parseS3Uri, TransformJobRequest, validateCreateTransformJob, ValidTransformJob } from "./transform-validation";
+import { partitionOfRegion } from "../components/partition";
 
 /** A started model container: where it listens and how to stop it. */
 export interface RunningContainer {
@@ -88,7 +89,7 @@ const DEFAULT_MAX_PAYLOAD_MB = 6;
 export async function startTransformRunner(options: TransformRunnerOptions): Promise<TransformRunner> {
   const region = options.region ?? "cn-northwest-1";
   const accountId = options.accountId ?? "000000000000";
-  const partition = region.startsWith("cn-") ? "aws-cn" : "aws";
+  const partition = partitionOfRegion(region);
   const jobs = new Map<string, TransformJobRecord>();
   const running = new Map<string, Promise<void>>();
   const containers = new Set<RunningContainer>();

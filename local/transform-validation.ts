@@ -4,8 +4,11 @@
  * Pure: no I/O, so the rules can be tested one by one.
  */
 
-export const JOB_NAME_PATTERN = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}";
-const JOB_NAME_RE = new RegExp(`${JOB_NAME_PATTERN}$`);
+import { parseS3Uri as parseContractS3Uri, SAGEMAKER_NAME_PATTERN } from "../runtime/src/contract";
+
+/** As the service's messages spell it (the API model's pattern has no "$"). */
+export const JOB_NAME_PATTERN = SAGEMAKER_NAME_PATTERN.source.replace(/\$$/, "");
+const JOB_NAME_RE = SAGEMAKER_NAME_PATTERN;
 const MODEL_NAME_RE = /^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const ENV_KEY_RE = /^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$/;
 const S3_URI_RE = /^(https|s3):\/\/([^/]+)\/?(.*)$/;
@@ -154,9 +157,10 @@ export function validateCreateTransformJob(request: TransformJobRequest): Valida
 
 /** `s3://bucket/key/part` → { bucket, key } (the key may be empty). */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!match) throw new Error(`not an s3:// URI: ${JSON.stringify(uri)}`);
-  return { bucket: match[1], key: match[2] };
+  // The API's pattern makes the "/" after the bucket optional.
+  const location = parseContractS3Uri(/^s3:\/\/[^/]+$/.test(uri) ? `${uri}/` : uri);
+  if (!location) throw new Error(`not an s3://bucket/key URI: ${JSON.stringify(uri)}`);
+  return location;
 }
 
 type Violation = (value: unknown, path: string, constraint: string) => void;

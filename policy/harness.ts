@@ -41,6 +41,11 @@ export interface AnalyzedResource {
   dependencies?: string[];
   propertyDependencies?: Record<string, string[]>;
   provider?: { type: string; name: string; urn: string; props: Record<string, any> };
+  /**
+   * Read with `Resource.get` (an adopted bucket and its settings): the engine validates
+   * resources it registers (creates or updates); a read one reaches the stack policies only.
+   */
+  external?: boolean;
 }
 
 export interface Finding {
@@ -82,6 +87,7 @@ function notApplicable(reason?: string): never {
 
 export async function runResourcePolicy(policy: ResourceValidationPolicy, r: AnalyzedResource, config: PolicyPackConfig = {}): Promise<PackResult> {
   const result: PackResult = { violations: [], unknowns: [] };
+  if (r.external) return result;
   const validations = policy.validateResource === undefined ? [] : Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
   for (const validate of validations) {
     const props = unknownCheckingProxy(r.props);
@@ -185,6 +191,7 @@ export interface RecordedResource {
   dependsOn: string[];
   propertyDependencies?: Record<string, string[]>;
   provider?: string;
+  external?: boolean;
 }
 
 /**
@@ -205,6 +212,7 @@ export function fromRecorded(recorded: RecordedResource[]): AnalyzedResource[] {
         dependencies: r.dependsOn,
         propertyDependencies: r.propertyDependencies ?? {},
         provider: providerRecord && { type: providerRecord.type, name: providerRecord.name, urn: providerRecord.urn, props: providerRecord.inputs },
+        ...(r.external ? { external: true } : {}),
       };
     });
 }

@@ -7,15 +7,19 @@ import type { Policies } from "@pulumi/policy";
 import { ecrPolicies } from "./rules/ecr";
 import { iamPolicies } from "./rules/iam";
 import { lambdaPolicies } from "./rules/lambda";
+import { messagingPolicies } from "./rules/messaging";
 import { s3Policies } from "./rules/s3";
 import { sagemakerPolicies } from "./rules/sagemaker";
+import { retentionPolicies } from "./rules/retention";
 import { requiredTags } from "./rules/tags";
 
-export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...sagemakerPolicies, requiredTags];
+export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...messagingPolicies, ...sagemakerPolicies, ...retentionPolicies, requiredTags];
 
 export * from "./rules/ecr";
 export * from "./rules/iam";
 export * from "./rules/lambda";
+export * from "./rules/messaging";
+export * from "./rules/retention";
 export * from "./rules/s3";
 export * from "./rules/sagemaker";
 export * from "./rules/tags";

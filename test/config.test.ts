@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { defaultBaseImage, parseStackConfig, prefixesOverlap, StackConfigError } from "../config";
+import { defaultBaseImage, parseStackConfig, StackConfigError } from "../config";
+import { prefixesOverlap } from "../runtime/src/contract";
 import { stackConfig } from "../tools/mock-program-mocks";
 
 const MODEL = JSON.stringify({ artifacts: "s3://fuxi-weights/fuxi/" });
@@ -42,7 +43,9 @@ describe("stack config (config.ts)", () => {
     assert.equal(cfg.transform.instanceType, "ml.g5.2xlarge");
     assert.equal(cfg.model.kind, "archive");
     assert.equal(cfg.model.key, "fuxi/v1.tar.gz");
-    assert.deepEqual(cfg.alerts.emails, ["forecast-oncall@example.com"]);
+    assert.deepEqual(cfg.alerts.emails, [], "alert addresses are personal data: set them as a secret, never in the committed file");
+    assert.equal(cfg.dataBucket.protect, true);
+    assert.equal(cfg.dataBucket.retainOnDelete, true);
   });
 
   it("defaults everything but the model artifacts", () => {
@@ -50,7 +53,9 @@ describe("stack config (config.ts)", () => {
     assert.equal(cfg.transform.invocationTimeoutSeconds, 3600);
     assert.equal(cfg.transform.maxRetries, 1);
     assert.equal(cfg.transform.jobNamePrefix, "fuxi-staging");
-    assert.deepEqual(cfg.forecast, { cascadeSteps: [20, 20, 20], compression: "none" });
+    assert.deepEqual(cfg.forecast, { cascadeSteps: [20, 20, 20], compression: "none", runsPerDay: 4 });
+    assert.equal(cfg.cost, undefined, "no built-in prices");
+    assert.equal(cfg.dataBucket.outputRetention, undefined);
     assert.deepEqual(cfg.lambda, { memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 4, logRetentionDays: 30 });
     assert.equal(cfg.transform.maxConcurrentJobs, 1);
     assert.deepEqual(cfg.trigger, { inputWaitMinutes: 30 });
@@ -99,8 +104,8 @@ describe("stack config (config.ts)", () => {
     { what: "model artifacts that are neither prefix nor archive", overrides: { "fuxi:model": { artifacts: "s3://fuxi-weights/fuxi/short.onnx" } }, key: "fuxi:model.artifacts", says: /is neither a prefix nor an archive/ },
     { what: "model artifacts that are not S3", overrides: { "fuxi:model": { artifacts: "https://example.com/fuxi.tar.gz" } }, key: "fuxi:model.artifacts", says: /is not an S3 URI/ },
     { what: "missing model artifacts", overrides: { "fuxi:model": null }, key: "fuxi:model", says: /\(missing\) is required/ },
-    { what: "an earlier cascade stage over 20 steps", overrides: { "fuxi:forecast": { cascadeSteps: [25, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /\[25,20\] runs an earlier stage past 20 steps/ },
-    { what: "a cascade of 4 stages", overrides: { "fuxi:forecast": { cascadeSteps: [20, 20, 20, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /has more than 3 stages/ },
+    { what: "an earlier cascade stage over 20 steps", overrides: { "fuxi:forecast": { cascadeSteps: [25, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /\[25,20\] has stage 1 that runs 25 steps; only the last stage may run more than 20/ },
+    { what: "a cascade of 4 stages", overrides: { "fuxi:forecast": { cascadeSteps: [20, 20, 20, 20] } }, key: "fuxi:forecast.cascadeSteps", says: /has 4 stages; expected 1 to 3/ },
     { what: "an unknown compression", overrides: { "fuxi:forecast": { compression: "zstd" } }, key: "fuxi:forecast.compression", says: /"zstd" is not allowed; expected one of none, gzip/ },
     { what: "a log retention CloudWatch rejects", overrides: { "fuxi:lambda": { logRetentionDays: 31 } }, key: "fuxi:lambda.logRetentionDays", says: /31 is not a retention CloudWatch accepts/ },
     { what: "a non-linux/amd64 platform", overrides: { "fuxi:image": { platform: "linux/arm64" } }, key: "fuxi:image.platform", says: /"linux\/arm64" is not supported; expected linux\/amd64/ },
@@ -165,5 +170,87 @@ describe("stack config (config.ts)", () => {
     assert.equal(prefixesOverlap("in/", "input/"), false);
     assert.equal(prefixesOverlap("data/", "data/out/"), true);
     assert.equal(prefixesOverlap("", "output/"), true);
+  });
+
+  describe("fuxi:dataBucket.outputRetention", () => {
+    const retention = (r: unknown, extra: Record<string, unknown> = {}) => problems({ "fuxi:dataBucket": { outputRetention: r, ...extra } });
+
+    it("accepts the committed stacks' retention and CLI strings", () => {
+      const prod = parseStackConfig({ stack: "prod", region: "cn-northwest-1", raw: stackConfig("prod") });
+      assert.deepEqual(prod.dataBucket.outputRetention, { infrequentAccessAfterDays: 30, archiveAfterDays: 90, archiveClass: "GLACIER_IR", expireAfterDays: 365 });
+      const raw = stackConfig("dev", { "fuxi:dataBucket": { outputRetention: { infrequentAccessAfterDays: "45", expireAfterDays: "400" } } });
+      assert.deepEqual(parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw }).dataBucket.outputRetention, { infrequentAccessAfterDays: 45, expireAfterDays: 400 });
+    });
+
+    it("applies S3's minimums: STANDARD_IA from day 30, an archive 30 days after STANDARD_IA", () => {
+      assert.deepEqual(retention({ infrequentAccessAfterDays: 29 }), [
+        "fuxi:dataBucket.outputRetention.infrequentAccessAfterDays: 29 is out of range; expected an integer from 30 to 36500 (S3 moves objects to STANDARD_IA at the earliest 30 days after creation)",
+      ]);
+      assert.deepEqual(retention({ infrequentAccessAfterDays: 30, archiveAfterDays: 59 }), [
+        "fuxi:dataBucket.outputRetention.archiveAfterDays: 59 is less than 30 days after infrequentAccessAfterDays (30); expected at least 60 (S3 keeps objects in STANDARD_IA 30 days before archiving them)",
+      ]);
+      // Straight to an archive class is allowed from day 0.
+      const raw = stackConfig("dev", { "fuxi:dataBucket": { outputRetention: { archiveAfterDays: 0, archiveClass: "DEEP_ARCHIVE", expireAfterDays: 400 } } });
+      assert.equal(parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw }).dataBucket.outputRetention?.archiveAfterDays, 0);
+    });
+
+    it("requires the expiry after every transition, and lists every problem at once", () => {
+      const found = retention({ infrequentAccessAfterDays: 30, archiveAfterDays: 90, expireAfterDays: 90, archiveClass: "GLACIER_X", keepForever: true });
+      assert.deepEqual(found.sort(), [
+        'fuxi:dataBucket.outputRetention.archiveClass: "GLACIER_X" is not allowed; expected one of GLACIER_IR, GLACIER, DEEP_ARCHIVE',
+        "fuxi:dataBucket.outputRetention.keepForever: true is not a known setting; expected one of infrequentAccessAfterDays, archiveAfterDays, archiveClass, expireAfterDays",
+      ].sort());
+      assert.deepEqual(retention({ infrequentAccessAfterDays: 30, archiveAfterDays: 90, expireAfterDays: 90 }), [
+        "fuxi:dataBucket.outputRetention.expireAfterDays: 90 is not after the last transition (day 90); expected more than 90 (or drop the transitions)",
+      ]);
+    });
+
+    it("rejects an empty rule, an archive class without a day, and retention on an adopted bucket", () => {
+      assert.match(retention({})[0]!, /^fuxi:dataBucket\.outputRetention: \{\} sets no rule; expected at least one of/);
+      assert.deepEqual(retention({ archiveClass: "GLACIER", expireAfterDays: 30 }), [
+        'fuxi:dataBucket.outputRetention.archiveClass: "GLACIER" has no archiveAfterDays; expected archiveAfterDays with it (or no archiveClass)',
+      ]);
+      assert.match(retention({ expireAfterDays: 30 }, { existingName: "someone-elses-bucket" })[0]!, /^fuxi:dataBucket\.outputRetention: \{"expireAfterDays":30\} cannot apply to an adopted bucket/);
+    });
+  });
+
+  describe("fuxi:cost", () => {
+    const cost = (c: unknown, extra: Record<string, unknown> = {}) => problems({ "fuxi:cost": c, ...extra });
+
+    it("accepts prices for what the stack uses, with decimal strings as the CLI stores them", () => {
+      const raw = stackConfig("prod", { "fuxi:cost": { currency: "CNY", instanceHour: { "ml.g5.2xlarge": "15.5" }, storageGbMonth: { STANDARD: "0.1755", STANDARD_IA: 0.1, GLACIER_IR: 0.04 } } });
+      const cfg = parseStackConfig({ stack: "prod", region: "cn-northwest-1", raw });
+      assert.deepEqual(cfg.cost, { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 15.5 }, storageGbMonth: { STANDARD: 0.1755, STANDARD_IA: 0.1, GLACIER_IR: 0.04 } });
+    });
+
+    it("requires a price for the instance type and every storage class in use (no silent partial estimate)", () => {
+      const found = problems({ "fuxi:cost": { currency: "CNY", instanceHour: { "ml.g4dn.2xlarge": 9 }, storageGbMonth: { STANDARD: 0.2 } } }).sort();
+      assert.deepEqual(found, [
+        'fuxi:cost.instanceHour: {"ml.g4dn.2xlarge":9} has no price for "ml.g4dn.xlarge" (transform.instanceType); expected a price per instance-hour for every instance type in use',
+      ]);
+      const prod = stackConfig("prod", { "fuxi:cost": { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 15 }, storageGbMonth: { STANDARD: 0.2 } } });
+      assert.throws(
+        () => parseStackConfig({ stack: "prod", region: "cn-northwest-1", raw: prod }),
+        /fuxi:cost\.storageGbMonth: \{"STANDARD":0\.2\} has no price for STANDARD_IA, GLACIER_IR; expected a price per GB-month for every storage class the output uses \(STANDARD, STANDARD_IA, GLACIER_IR\)/,
+      );
+    });
+
+    it("names each bad currency, instance type, price and storage class", () => {
+      const found = cost({ currency: "yuan", instanceHour: { "g5.2xlarge": 1, "ml.g4dn.xlarge": -3 }, storageGbMonth: { STANDARD: "cheap", TAPE: 1 } });
+      assert.deepEqual(found.sort(), [
+        'fuxi:cost.currency: "yuan" is not a currency code; expected 3 capital letters such as CNY or USD',
+        'fuxi:cost.instanceHour["g5.2xlarge"]: "g5.2xlarge" is not an instance type; expected ml.<family>.<size>',
+        'fuxi:cost.instanceHour["ml.g4dn.xlarge"]: -3 is negative; expected a non-negative number such as 1.25',
+        'fuxi:cost.storageGbMonth.STANDARD: "cheap" is not a price; expected a non-negative number such as 1.25',
+        "fuxi:cost.storageGbMonth.TAPE: 1 is not a known setting; expected one of STANDARD, STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE",
+      ].sort());
+      assert.match(cost({ instanceHour: {} })[0]!, /^fuxi:cost\.currency: \(missing\) is not a currency/);
+    });
+
+    it("takes fuxi:forecast.runsPerDay for the estimates, fractions included", () => {
+      const raw = stackConfig("dev", { "fuxi:forecast": { cascadeSteps: [20], runsPerDay: "0.5" } });
+      assert.equal(parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw }).forecast.runsPerDay, 0.5);
+      assert.match(problems({ "fuxi:forecast": { runsPerDay: 0 } })[0]!, /^fuxi:forecast\.runsPerDay: 0 is out of range; expected runs per day from 0\.01 to 100/);
+    });
   });
 });

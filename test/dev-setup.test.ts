@@ -37,8 +37,9 @@ describe("fresh-machine set-up", () => {
     assert.equal(json("runtime/package.json").allowScripts["onnxruntime-node"], false);
     assert.doesNotMatch(read(".ci/run"), /ONNXRUNTIME_NODE_INSTALL/);
     const dockerfile = read("runtime/Dockerfile");
-    assert.match(dockerfile, /ENV ONNXRUNTIME_NODE_INSTALL=cuda12/);
-    assert.match(dockerfile, /RUN node node_modules\/onnxruntime-node\/script\/install/);
+    // Production default (the local CPU variant passes skip as a build argument).
+    assert.match(dockerfile, /^ARG ONNXRUNTIME_NODE_INSTALL=cuda12$/m);
+    assert.match(dockerfile, /cuda12\) node node_modules\/onnxruntime-node\/script\/install/);
     assert.match(dockerfile, /libonnxruntime_providers_cuda\.so/);
   });
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { PNG } from "pngjs";
 import { readForecastStep } from "../runtime/src/netcdf";
-import { stageSchedule, STAGE_NAMES } from "../runtime/src/cascade";
+import { stageSchedule, STAGE_NAMES } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
 import { syntheticFuxiInput, writeFuxiInputNetcdf4 } from "../tools/fuxi-input-file";
 import { standinReferenceStep, writeStandinModels } from "../tools/standin-model";
@@ -97,7 +97,7 @@ describe("local pipeline end to end (npm start on a tiny grid, real trigger and 
       "import sys, json, xarray as xr, numpy as np",
       "da = xr.open_dataarray(sys.argv[1])",
       "print(json.dumps({'dims': list(da.dims), 'shape': list(da.shape), 'time': str(da.time.values[0])[:19],",
-      "  'step': int(da.step.values[0] / np.timedelta64(1, 'h')), 'level65': str(da.level.values[65]),",
+      "  'step': int(da.sel(step=int(da.step.values[0])).step), 'level65': str(da.level.values[65]),",
       "  't2m': float(da.sel(level='t2m').values[0, 0, 9, 0])}))",
     ].join("\n");
     const seen = JSON.parse(execFileSync("/usr/bin/python3", ["-c", script, join(result.outputFolder, "024.nc")], { encoding: "utf8" }));
@@ -118,6 +118,12 @@ describe("local pipeline end to end (npm start on a tiny grid, real trigger and 
     assert.match(text, new RegExp(`job +${result.manifest.jobName} Completed in \\d+\\.\\d s`));
     assert.match(text, /4 steps \+6 h … \+24 h, cascade \[2, 1, 1\], grid 19×36/);
     assert.match(text, /files +4 × [\d.]+ MB/);
+    // The dev stack's instance, the local runner's job times, the manifest's bytes; no prices in Pulumi.dev.yaml.
+    assert.match(text, /usage +ml\.g4dn\.xlarge × 1: [\d.]+ s TransformStartTime → TransformEndTime \(the runtime saw [\d.]+ s\), [\d.]+ (KiB|MiB) written; cost unknown: set fuxi:cost \(fuxi:cost\.instanceHour\["ml\.g4dn\.xlarge"\], fuxi:cost\.storageGbMonth\.STANDARD;/);
+    const priced = summary(result, 12.3, { prices: { currency: "CNY", instanceHour: { "ml.g4dn.xlarge": 3600 }, storageGbMonth: { STANDARD: 0 } }, noncurrentDays: 30 });
+    const seconds = (result.jobs[0]!.transformEndTime!.getTime() - result.jobs[0]!.transformStartTime!.getTime()) / 1000;
+    assert.ok(priced.includes(`written; CNY ${seconds.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`), priced);
+    assert.equal(result.manifest.usage.instanceType, "ml.g4dn.xlarge");
     assert.match(text, /phases +models [\d.]+ s, input [\d.]+ s, upload\+trigger [\d.]+ s, job [\d.]+ s, copy [\d.]+ s, maps [\d.]+ s/);
     assert.ok(text.includes(`outputs    s3://fuxi-dev-data-local/output/2023101206/`));
     assert.ok(text.includes(`copied to  ${result.outputFolder}`));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, S3rverEventRecord } from "../tools/local-s3";
-import { decodeEventKey, encodeEventKey, eventTypeMatches, keyMatchesRule, NotificationRule, shapeS3Event } from "../local/s3-event";
+import { eventTypeMatches, keyMatchesRule, NotificationRule, shapeS3Event } from "../local/s3-event";
+import { decodeEventKey, encodeEventKey } from "../runtime/src/contract";
 
 const rule: NotificationRule = { configurationId: "fuxi-input-marker", prefix: "input/", suffix: "_SUCCESS", events: ["s3:ObjectCreated:*"] };
 

@@ -11,7 +11,8 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { editOnnxModel, writeStandinModels } from "../tools/standin-model";
 import { ModelsFault, parseModelsTarget, uploadModels, verifyModels, type VerifyReport } from "../tools/models";
-import { describeModelFiles, graphFaults, MODEL_FILES, MODELS_MANIFEST, ModelFileError, parseModelsManifest } from "../runtime/src/model-store";
+import { describeModelFiles, graphFaults, MODELS_MANIFEST, ModelFileError, parseModelsManifest } from "../runtime/src/model-store";
+import { MODEL_FILES } from "../runtime/src/contract";
 import { readOnnxGraph, readOnnxGraphFile, type ByteSource } from "../runtime/src/onnx-graph";
 import { REPO_ROOT, http, startRuntimeChild, tempDir } from "./support/runtime-harness";
 

@@ -62,7 +62,7 @@ function goodStack(): AnalyzedResource[] {
           policy: JSON.stringify({
             Version: "2012-10-17",
             Statement: [
-              { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${bucketArn}/*` },
+              { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: `${bucketArn}/output/*` },
               { Effect: "Allow", Action: ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"], Resource: "*" },
             ],
           }),
@@ -167,7 +167,7 @@ describe("policy pack rules", () => {
   describe("S3", () => {
     it("s3-bucket-encryption", async () => {
       await expectPass(rules.s3BucketEncryption, goodStack());
-      await expectViolation(rules.s3BucketEncryption, without(goodStack(), "data-sse"), /"data": has no BucketServerSideEncryptionConfiguration/);
+      await expectViolation(rules.s3BucketCompanions, without(goodStack(), "data-sse"), /"data": has no BucketServerSideEncryptionConfiguration/);
       await expectViolation(
         rules.s3BucketEncryption,
         replace(goodStack(), "data-sse", (p) => (p.rules = [{ bucketKeyEnabled: true }])),
@@ -177,7 +177,7 @@ describe("policy pack rules", () => {
 
     it("s3-bucket-public-access-block", async () => {
       await expectPass(rules.s3BucketPublicAccessBlock, goodStack());
-      await expectViolation(rules.s3BucketPublicAccessBlock, without(goodStack(), "data-pab"), /has no BucketPublicAccessBlock/);
+      await expectViolation(rules.s3BucketCompanions, without(goodStack(), "data-pab"), /has no BucketPublicAccessBlock/);
       await expectViolation(
         rules.s3BucketPublicAccessBlock,
         replace(goodStack(), "data-pab", (p) => (p.restrictPublicBuckets = false)),
@@ -189,12 +189,12 @@ describe("policy pack rules", () => {
         ignorePublicAcls: true,
         restrictPublicBuckets: true,
       });
-      await expectPass(rules.s3BucketPublicAccessBlock, [...without(goodStack(), "data-pab"), accountWide]);
+      await expectPass(rules.s3BucketCompanions, [...without(goodStack(), "data-pab"), accountWide]);
     });
 
     it("s3-bucket-tls-only", async () => {
       await expectPass(rules.s3BucketTlsOnly, goodStack());
-      await expectViolation(rules.s3BucketTlsOnly, without(goodStack(), "data-policy"), /has no BucketPolicy/);
+      await expectViolation(rules.s3BucketCompanions, without(goodStack(), "data-policy"), /has no BucketPolicy/);
       await expectViolation(
         rules.s3BucketTlsOnly,
         replace(goodStack(), "data-policy", (p) => (p.policy = JSON.stringify({ ...tlsOnly, Statement: [{ ...tlsOnly.Statement[0], Resource: `${bucketArn}/*` }] }))),
@@ -214,7 +214,7 @@ describe("policy pack rules", () => {
 
     it("s3-bucket-versioning", async () => {
       await expectPass(rules.s3BucketVersioning, goodStack());
-      await expectViolation(rules.s3BucketVersioning, without(goodStack(), "data-versioning"), /has no BucketVersioning/);
+      await expectViolation(rules.s3BucketCompanions, without(goodStack(), "data-versioning"), /has no BucketVersioning/);
       await expectViolation(
         rules.s3BucketVersioning,
         replace(goodStack(), "data-versioning", (p) => (p.versioningConfiguration.status = "Suspended")),
@@ -224,7 +224,7 @@ describe("policy pack rules", () => {
 
     it("s3-bucket-abort-incomplete-multipart (configurable days)", async () => {
       await expectPass(rules.s3BucketAbortIncompleteMultipart, goodStack());
-      await expectViolation(rules.s3BucketAbortIncompleteMultipart, without(goodStack(), "data-lifecycle"), /has no BucketLifecycleConfiguration/);
+      await expectViolation(rules.s3BucketCompanions, without(goodStack(), "data-lifecycle"), /has no BucketLifecycleConfiguration/);
       await expectViolation(
         rules.s3BucketAbortIncompleteMultipart,
         replace(goodStack(), "data-lifecycle", (p) => (p.rules[0].filter = { prefix: "output/" })),
@@ -248,12 +248,12 @@ describe("policy pack rules", () => {
             ? { ...r, props: { ...r.props, bucket: UNKNOWN_VALUES.string }, propertyDependencies: { bucket: [urn("aws:s3/bucket:Bucket", "data")] } }
             : r,
       );
-      for (const p of [rules.s3BucketEncryption, rules.s3BucketPublicAccessBlock, rules.s3BucketVersioning, rules.s3BucketAbortIncompleteMultipart]) {
-        await expectPass(p, stack);
-      }
+      await expectPass(rules.s3BucketCompanions, stack);
       // A companion of another bucket does not count.
       const other = stack.map((r) => (r.name === "data-versioning" ? { ...r, propertyDependencies: { bucket: [urn("aws:s3/bucket:Bucket", "other")] } } : r));
-      await expectViolation(rules.s3BucketVersioning, other, /has no BucketVersioning/);
+      await expectViolation(rules.s3BucketCompanions, other, /has no BucketVersioning/);
+      // Content faults reach the stack rule too (an adopted bucket's settings are only seen there).
+      await expectViolation(rules.s3BucketCompanions, replace(stack, "data-versioning", (p) => (p.versioningConfiguration.status = "Suspended")), /"Suspended", expected "Enabled"/);
     });
   });
 
@@ -273,8 +273,10 @@ describe("policy pack rules", () => {
       );
       // Deny statements may use wildcards (the TLS-only bucket policy pattern).
       await expectPass(rules.iamNoWildcardActions, withPolicy([{ Effect: "Deny", Action: "s3:*", Resource: "*" }]));
-      // Narrow wildcards are allowed.
-      await expectPass(rules.iamNoWildcardActions, withPolicy([{ Effect: "Allow", Action: "s3:Get*", Resource: bucketArn }]));
+      // Partial wildcards are wildcards too.
+      await expectViolation(rules.iamNoWildcardActions, withPolicy([{ Effect: "Allow", Action: "s3:Get*", Resource: bucketArn }]), /allows "s3:Get\*"/);
+      await expectViolation(rules.iamNoWildcardActions, withPolicy([{ Effect: "Allow", Action: "sagemaker:*Transform*", Resource: bucketArn }]), /allows "sagemaker:\*Transform\*"/);
+      await expectViolation(rules.iamNoWildcardActions, withPolicy([{ Effect: "Allow", Action: "s3:?etObject", Resource: bucketArn }]), /"s3:\?etObject"/);
       await expectViolation(rules.iamNoWildcardActions, [res("aws:iam/policy:Policy", "broken", { policy: '{"Statement": [{"Effect": "Permit"}]}' })], /Statement\[0\]: Effect must be "Allow" or "Deny", got "Permit"/);
     });
 
@@ -283,8 +285,20 @@ describe("policy pack rules", () => {
       await expectViolation(
         rules.iamWildcardResourceAllowlist,
         withPolicy([{ Effect: "Allow", Action: ["ecr:GetAuthorizationToken", "s3:GetObject"], Resource: "*" }]),
-        /grants "s3:GetObject" on Resource "\*"/,
+        /grants "s3:GetObject" on "\*", which names no resource/,
       );
+      for (const broad of [`arn:${P}:s3:::*`, `arn:${P}:s3:::*/*`, `arn:${P}:s3:::fuxi-*/input/*`, `arn:*:sagemaker:cn-northwest-1:${ACCOUNT}:model/m`, `arn:${P}:sagemaker:cn-northwest-1:*:model/m`, `arn:${P}:sagemaker:cn-northwest-1:${ACCOUNT}:transform-job/*`, `arn:${P}:sqs:cn-northwest-1:${ACCOUNT}:*`]) {
+        await expectViolation(rules.iamWildcardResourceAllowlist, withPolicy([{ Effect: "Allow", Action: "s3:GetObject", Resource: broad }]), /which names no resource/);
+      }
+      for (const named of [`${bucketArn}/input/*`, `arn:${P}:sagemaker:cn-northwest-1:${ACCOUNT}:transform-job/fuxi-dev-*`, `arn:${P}:logs:cn-northwest-1:${ACCOUNT}:log-group:/aws/lambda/fuxi-dev-trigger:*`, `arn:${P}:sqs:cn-northwest-1:${ACCOUNT}:fuxi-dev-runs`]) {
+        await expectPass(rules.iamWildcardResourceAllowlist, withPolicy([{ Effect: "Allow", Action: "s3:GetObject", Resource: named }]));
+      }
+      // The reasoned allow-list: actions without resource-level permissions, e.g. the dispatcher's ListTransformJobs.
+      await expectPass(rules.iamWildcardResourceAllowlist, withPolicy([{ Effect: "Allow", Action: "sagemaker:ListTransformJobs", Resource: "*" }]));
+      for (const [action, reason] of Object.entries(rules.RESOURCE_WILDCARD_ALLOWLIST)) {
+        assert.match(action, /^[a-z0-9-]+:[A-Za-z]+$/);
+        assert.ok(reason.length > 20, `${action} needs a reason`);
+      }
       await expectViolation(rules.iamWildcardResourceAllowlist, withPolicy([{ Effect: "Allow", Action: "s3:GetObject", NotResource: bucketArn }]), /NotResource with Allow/);
       const describe = withPolicy([{ Effect: "Allow", Action: "sagemaker:ListModels", Resource: "*" }]);
       await expectViolation(rules.iamWildcardResourceAllowlist, describe, /sagemaker:ListModels/);
@@ -313,6 +327,7 @@ describe("policy pack rules", () => {
         "arn:aws-cn:iam::aws:policy/AmazonS3FullAccess",
         "arn:aws-cn:iam::aws:policy/AWSLambda_FullAccess",
         "arn:aws-us-gov:iam::aws:policy/AdministratorAccess",
+        "arn:aws-cn:iam::aws:policy/PowerUserAccess",
       ]) {
         await expectViolation(rules.iamNoManagedFullAccess, [res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a", { role: "r", policyArn: arn })], new RegExp(arn.replace(/[/]/g, "\\/")));
       }
@@ -375,7 +390,9 @@ describe("policy pack rules", () => {
     it("lambda-log-retention", async () => {
       await expectPass(rules.lambdaLogRetention, goodStack());
       await expectViolation(rules.lambdaLogRetention, without(goodStack(), "trigger-logs"), /has no log group in this stack/);
-      await expectViolation(rules.lambdaLogRetention, replace(goodStack(), "trigger-logs", (p) => delete p.retentionInDays), /sets no retentionInDays/);
+      await expectViolation(rules.logGroupRetention, replace(goodStack(), "trigger-logs", (p) => delete p.retentionInDays), /sets no retentionInDays/);
+      await expectPass(rules.logGroupRetention, goodStack());
+      await expectViolation(rules.logGroupRetention, goodStack(), /keeps logs 30 days; at least 365 required/, { "log-group-retention": { minRetentionDays: 365 } });
       // The default log group name works too.
       const byDefaultName = replace(
         replace(goodStack(), "trigger", (p) => delete p.loggingConfig),
@@ -444,6 +461,65 @@ describe("policy pack rules", () => {
       const external = replace(goodStack(), "model", (p) => (p.executionRoleArn = `arn:${P}:iam::${ACCOUNT}:role/SomeoneElsesRole`));
       await expectViolation(rules.sagemakerExecutionRoleNotAdmin, external, /not a role created by this stack/);
       await expectPass(rules.sagemakerExecutionRoleNotAdmin, external, { "sagemaker-execution-role-not-admin": { allowExternalRoles: true } });
+    });
+  });
+
+  describe("new gaps: trust, public, whole-bucket writes, SQS/SNS", () => {
+    const queueArn = `arn:${P}:sqs:cn-northwest-1:${ACCOUNT}:q`;
+    const topicArn = `arn:${P}:sns:cn-northwest-1:${ACCOUNT}:t`;
+    const deny = (action: string, resource: string) => ({ Effect: "Deny", Principal: "*", Action: action, Resource: resource, Condition: { Bool: { "aws:SecureTransport": "false" } } });
+    const messaging = (): AnalyzedResource[] => [
+      res("aws:sqs/queue:Queue", "q", { name: "q", sqsManagedSseEnabled: true, tags: TAGS }, { outputs: { name: "q", url: "https://sqs/q", arn: queueArn, sqsManagedSseEnabled: true, tags: TAGS } }),
+      res("aws:sqs/queuePolicy:QueuePolicy", "q-policy", { queueUrl: "https://sqs/q", policy: JSON.stringify({ Version: "2012-10-17", Statement: [deny("sqs:*", queueArn)] }) }),
+      res("aws:sns/topic:Topic", "t", { kmsMasterKeyId: "arn:key", tags: TAGS }, { outputs: { arn: topicArn, kmsMasterKeyId: "arn:key", tags: TAGS } }),
+      res("aws:sns/topicPolicy:TopicPolicy", "t-policy", { arn: topicArn, policy: JSON.stringify({ Version: "2012-10-17", Statement: [deny("sns:Publish", topicArn)] }) }),
+    ];
+
+    it("iam-s3-writes-scoped: no PutObject/DeleteObject on bucket/*", async () => {
+      await expectPass(rules.iamS3WritesScoped, goodStack());
+      const whole = [res("aws:iam/rolePolicy:RolePolicy", "p", { role: "r", policy: JSON.stringify({ Statement: [{ Effect: "Allow", Action: ["s3:PutObject"], Resource: `${bucketArn}/*` }] }) })];
+      await expectViolation(rules.iamS3WritesScoped, whole, /every object of the bucket/);
+    });
+
+    it("iam-trust-policy-not-public", async () => {
+      await expectPass(rules.iamTrustPolicyNotPublic, goodStack());
+      for (const principal of ["*", { AWS: "*" }, { AWS: ["arn:aws-cn:iam::111122223333:root", "*"] }]) {
+        await expectViolation(
+          rules.iamTrustPolicyNotPublic,
+          replace(goodStack(), "sagemaker", (p) => (p.assumeRolePolicy = JSON.stringify({ Statement: [{ Effect: "Allow", Principal: principal, Action: "sts:AssumeRole" }] }))),
+          /lets every AWS principal assume the role/,
+        );
+      }
+    });
+
+    it("resource-policy-not-public: bucket, queue, topic and key policies", async () => {
+      await expectPass(rules.resourcePolicyNotPublic, [...goodStack(), ...messaging()]);
+      const publicRead = { Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `${bucketArn}/*` };
+      await expectViolation(rules.resourcePolicyNotPublic, replace(goodStack(), "data-policy", (p) => (p.policy = JSON.stringify({ ...tlsOnly, Statement: [...tlsOnly.Statement, publicRead] }))), /to every principal without a source or account condition/);
+      const fromBucket = { Effect: "Allow", Principal: "*", Action: "sqs:SendMessage", Resource: queueArn, Condition: { ArnEquals: { "aws:SourceArn": bucketArn } } };
+      const q = replace(messaging(), "q-policy", (p) => (p.policy = JSON.stringify({ Statement: [deny("sqs:*", queueArn), fromBucket] })));
+      await expectPass(rules.resourcePolicyNotPublic, q);
+      await expectViolation(rules.resourcePolicyNotPublic, replace(messaging(), "t-policy", (p) => (p.policy = JSON.stringify({ Statement: [{ Effect: "Allow", Principal: { AWS: "*" }, Action: "sns:Publish", Resource: topicArn }] }))), /aws:sns\/topicPolicy/);
+    });
+
+    it("sqs-queue-encrypted, sns-topic-encrypted", async () => {
+      await expectPass(rules.sqsQueueEncrypted, messaging());
+      await expectPass(rules.snsTopicEncrypted, messaging());
+      await expectViolation(rules.sqsQueueEncrypted, replace(messaging(), "q", (p) => (p.sqsManagedSseEnabled = false)), /not encrypted at rest/);
+      await expectPass(rules.sqsQueueEncrypted, replace(messaging(), "q", (p) => { p.sqsManagedSseEnabled = false; p.kmsMasterKeyId = "alias/x"; }));
+      await expectViolation(rules.snsTopicEncrypted, replace(messaging(), "t", (p) => delete p.kmsMasterKeyId), /not encrypted at rest/);
+    });
+
+    it("sqs-sns-tls-only and sqs-sns-policy-present", async () => {
+      await expectPass(rules.messagingTlsOnly, messaging());
+      await expectPass(rules.messagingPolicyPresent, messaging());
+      await expectViolation(rules.messagingTlsOnly, replace(messaging(), "q-policy", (p) => (p.policy = JSON.stringify({ Statement: [{ ...deny("sqs:*", queueArn), Condition: {} }] }))), /has no statement denying sqs:\*/);
+      await expectViolation(rules.messagingTlsOnly, replace(messaging(), "t-policy", (p) => (p.policy = JSON.stringify({ Statement: [deny("sns:Subscribe", topicArn)] }))), /sns:\* \(or sns:Publish\)/);
+      await expectViolation(rules.messagingPolicyPresent, without(messaging(), "q-policy"), /aws:sqs\/queue:Queue "q" has no access policy/);
+      await expectViolation(rules.messagingPolicyPresent, without(messaging(), "t-policy"), /aws:sns\/topic:Topic "t" has no access policy/);
+      // An inline queue policy counts.
+      const inline = replace(without(messaging(), "q-policy"), "q", (p) => (p.policy = JSON.stringify({ Statement: [deny("sqs:*", queueArn)] })));
+      await expectPass(rules.messagingPolicyPresent, inline.map((r) => (r.name === "q" ? { ...r, outputs: { ...r.outputs, policy: r.props.policy } } : r)));
     });
   });
 

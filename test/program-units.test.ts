@@ -10,6 +10,7 @@ import { arn, partitionFacts, partitionOfRegion, s3Arn } from "../components/par
 import { sageMakerExecutionPolicy, triggerFunctionPolicy } from "../components/roles";
 import { triggerEnvironment } from "../components/trigger";
 import { readTriggerEnv } from "../trigger/env";
+import { readConfig } from "../runtime/src/config";
 import { createMocks, plainInputs } from "../tools/mock-program-mocks";
 
 const CN = { partition: "aws-cn", region: "cn-northwest-1", accountId: "111122223333", facts: partitionFacts("aws-cn") };
@@ -72,20 +73,37 @@ describe("policy builders (components/roles.ts)", () => {
     assert.deepEqual(lists.map((s) => s.Resource), ["arn:aws-cn:s3:::data"]);
   });
 
-  it("lower-cases SageMaker names inside ARNs", () => {
-    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelName: "Fuxi-Model-1", sageMakerRoleArn: "r", logGroupArn: "l", runQueueArns: ["q1", "q2"], deadLetterQueueArn: "d" });
-    assert.equal(doc.Statement.find((s) => s.Sid === "UseForecastModel")!.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-model-1");
+  it("trigger: jobs only on the stack's model and instance type, named by the lower-cased prefix", () => {
+    const modelArn = "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-dev-model-1";
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "Fuxi-Dev", modelArn, instanceType: "ml.g5.2xlarge", logGroupArn: "l", runQueueArns: ["q1", "q2"], deadLetterQueueArn: "d" });
+    const start = doc.Statement.find((s) => s.Sid === "StartTransformJobsOnTheModel")!;
+    assert.deepEqual(start.Action, ["sagemaker:CreateTransformJob"]);
+    assert.equal(start.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:transform-job/fuxi-dev-*");
+    assert.deepEqual(start.Condition, {
+      ArnEquals: { "sagemaker:ModelArn": modelArn },
+      "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": ["ml.g5.2xlarge"] },
+      Null: { "sagemaker:InstanceTypes": "false" },
+    });
+    assert.ok(!doc.Statement.some((s) => s.Action.includes("iam:PassRole")));
+    // Admission reads only this stack's jobs; counting them needs ListTransformJobs, which has no resource type.
+    assert.equal(doc.Statement.find((s) => s.Action.includes("sagemaker:DescribeTransformJob"))!.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:transform-job/fuxi-dev-*");
+    assert.equal(doc.Statement.find((s) => s.Action.includes("sagemaker:ListTransformJobs"))!.Resource, "*");
   });
 });
 
 describe("environments", () => {
   it("model: FUXI_MODEL_S3_URI only for a prefix; at most 16 entries", () => {
-    const prefixEnv = runtimeEnvironment({ bucket: "w", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 });
+    const lanes = { bucket: "data", inputPrefix: "input/", outputPrefix: "output/" };
+    const prefixEnv = runtimeEnvironment({ bucket: "wts", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, intraOpThreads: 4 }, lanes, { instanceType: "ml.g5.2xlarge", instanceCount: 2 });
     assert.deepEqual(prefixEnv, {
+      FUXI_DATA_BUCKET: "data", FUXI_INPUT_PREFIX: "input/", FUXI_OUTPUT_PREFIX: "output/",
+      FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "2",
       FUXI_PROVIDERS: "cuda", FUXI_ALLOW_CPU: "false", FUXI_KEEP_ALL_STAGES: "false", FUXI_STEPS_IN_FLIGHT: "2", LOG_LEVEL: "info",
-      FUXI_MODEL_S3_URI: "s3://w/fuxi/", FUXI_INTRA_OP_THREADS: "4",
+      FUXI_MODEL_S3_URI: "s3://wts/fuxi/", FUXI_INTRA_OP_THREADS: "4",
     });
-    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME).FUXI_MODEL_S3_URI, undefined);
+    assert.equal(runtimeEnvironment({ bucket: "w", key: "m.tar.gz", kind: "archive" }, RUNTIME, lanes, { instanceType: "ml.g4dn.xlarge", instanceCount: 1 }).FUXI_MODEL_S3_URI, undefined);
+    // What the component sets is what the runtime accepts.
+    assert.deepEqual(readConfig(prefixEnv).lanes, lanes);
     assert.ok(Object.keys(prefixEnv).length <= MAX_MODEL_ENVIRONMENT_ENTRIES);
   });
 

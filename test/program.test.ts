@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readConfig as readRuntimeEnv } from "../runtime/src/config";
-import { readTriggerEnv, TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../trigger/env";
-import { MockProgramError, runProgramUnderMocks, type MockedResource, type MockRunResult } from "../tools/mock-program";
+import { TRIGGER_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
+import { readTriggerEnv } from "../trigger/env";
+import { MockProgramError, runProgramUnderMocks, wellKeptBucket, type MockedResource, type MockRunResult } from "../tools/mock-program";
 
 const ACCOUNT = "123456789012";
 
@@ -22,6 +23,7 @@ function run(options: Parameters<typeof runProgramUnderMocks>[0]): Promise<MockR
 
 /** Resource types and how many of each one stack has (alert e-mail subscriptions vary). */
 function expectedCounts(emails: number, createsBucket = true): Record<string, number> {
+  // An adopted bucket is read, not created: the bucket and the five settings the pack checks.
   return {
     "pulumi:pulumi:Stack": 1,
     "fuxi:storage:DataBucket": 1,
@@ -41,7 +43,14 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
           "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
           "aws:s3/bucketPolicy:BucketPolicy": 1,
         }
-      : {}),
+      : {
+          "aws:s3/bucket:Bucket": 1,
+          "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+          "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+          "aws:s3/bucketVersioning:BucketVersioning": 1,
+          "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
+          "aws:s3/bucketPolicy:BucketPolicy": 1,
+        }),
     "aws:ecr/repository:Repository": 1,
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": 1,
     "docker:index/image:Image": 1,
@@ -52,6 +61,7 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
     "fuxi:queue:RunQueues": 1,
     "aws:sqs/queue:Queue": 3,
     "aws:sqs/queuePolicy:QueuePolicy": 3,
+    "aws:kms/key:Key": 1,
     "aws:lambda/function:Function": 1,
     "aws:lambda/eventSourceMapping:EventSourceMapping": 2,
     "aws:s3/bucketNotification:BucketNotification": 1,
@@ -66,7 +76,7 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
 
 const all = (r: MockRunResult, type: string) => r.resources.filter((x) => x.type === type);
 function one(r: MockRunResult, type: string, nameEndsWith = ""): MockedResource {
-  const found = all(r, type).filter((x) => x.name.endsWith(nameEndsWith));
+  const found = all(r, type).filter((x) => x.name.endsWith(nameEndsWith) || x.name === nameEndsWith.replace(/^-/, ""));
   assert.equal(found.length, 1, `expected one ${type} named *${nameEndsWith}, found ${found.map((x) => x.name).join(", ") || "none"}`);
   return found[0]!;
 }
@@ -183,6 +193,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.ok(Object.keys(env).length <= 16);
       const runtime = readRuntimeEnv(env);
       assert.deepEqual(runtime.providers, ["cuda"]);
+      assert.deepEqual([runtime.instanceType, runtime.instanceCount], [e.instanceType, 1], "the manifest's usage names the jobs' instance");
       if (e.model.kind === "prefix") {
         assert.equal(runtime.modelS3Uri, `s3://${e.model.bucket}/${e.model.key}`);
         assert.equal(container.modelDataUrl, undefined);
@@ -231,7 +242,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
         "s3:ListBucket": [bucketArn(), ...(e.model.kind === "prefix" ? [`arn:${e.partition}:s3:::${e.model.bucket}`] : [])].sort(),
         "s3:PutObject": [objectArn(data, `${p.output}*`)],
         "s3:AbortMultipartUpload": [objectArn(data, `${p.output}*`)],
-        "s3:DeleteObject": [objectArn(data, `${p.output}*/_SUCCESS`)],
+        "s3:DeleteObject": [objectArn(data, `${p.output}*`)],
       });
       // Bucket-level ARNs carry nothing but ListBucket (object access is always under a prefix).
       for (const policy of all(r, "aws:iam/rolePolicy:RolePolicy")) {
@@ -241,24 +252,25 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       }
       assert.deepEqual(grants(policyOf("-trigger-role")), {
         "s3:ListBucket": [bucketArn()],
-        "s3:GetObject": [objectArn(data, `${p.input}*`), objectArn(data, `${p.requests}*`)].sort(),
+        "s3:GetObject": [objectArn(data, `${p.requests}*`)],
         "s3:PutObject": [objectArn(data, `${p.output}*/_FAILED.json`), objectArn(data, `${p.requests}*`)].sort(),
       });
     });
 
-    it("IAM: the Lambda starts only this stack's jobs on this model, and passes only the SageMaker role to SageMaker", () => {
+    it("IAM: the Lambda starts only this stack's jobs, on this model and instance type, and passes no role", () => {
       const stmts = policyOf("-trigger-role");
       const regional = `arn:${e.partition}:sagemaker:${e.region}:${ACCOUNT}`;
-      const jobs = stmts.find((s) => s.Sid === "StartTransformJobs")!;
-      assert.deepEqual(list(jobs.Action).sort(), ["sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob"]);
+      const jobs = stmts.find((s) => s.Sid === "StartTransformJobsOnTheModel")!;
+      assert.deepEqual(list(jobs.Action), ["sagemaker:CreateTransformJob"]);
       assert.equal(jobs.Resource, `${regional}:transform-job/${prefix}-*`);
-      const model = stmts.find((s) => s.Sid === "UseForecastModel")!;
-      assert.equal(model.Resource, `${regional}:model/${r.outputs.modelName}`);
-      const pass = stmts.filter((s) => list(s.Action).includes("iam:PassRole"));
-      assert.equal(pass.length, 1);
-      assert.deepEqual(list(pass[0]!.Action), ["iam:PassRole"]);
-      assert.equal(pass[0]!.Resource, sageMakerRoleArn());
-      assert.deepEqual(pass[0]!.Condition, { StringEquals: { "iam:PassedToService": "sagemaker.amazonaws.com" } });
+      assert.deepEqual(jobs.Condition, {
+        ArnEquals: { "sagemaker:ModelArn": `${regional}:model/${String(r.outputs.modelName).toLowerCase()}` },
+        "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": [e.instanceType] },
+        Null: { "sagemaker:InstanceTypes": "false" },
+      });
+      const tags = stmts.find((s) => s.Sid === "TagNewTransformJobs")!;
+      assert.deepEqual(list(tags.Action), ["sagemaker:AddTags"]);
+      assert.equal(tags.Resource, jobs.Resource);
       const logs = stmts.find((s) => list(s.Action).includes("logs:PutLogEvents"))!;
       assert.equal(logs.Resource, `arn:${e.partition}:logs:${e.region}:${ACCOUNT}:log-group:/aws/lambda/${prefix}-trigger:*`);
       const sqsArn = (name: string) => `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${name}`;
@@ -270,7 +282,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       const count = stmts.find((s) => s.Sid === "CountTransformJobs")!;
       assert.deepEqual([list(count.Action), count.Resource], [["sagemaker:ListTransformJobs"], "*"]);
       const actions = stmts.flatMap((s) => list(s.Action)).sort();
-      assert.deepEqual([...new Set(actions)], ["iam:PassRole", "logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:ListTransformJobs", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]);
+      assert.deepEqual([...new Set(actions)], ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:ListTransformJobs", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]);
     });
 
     it("IAM: SageMaker pulls only this repository and logs only this stack's job streams", () => {
@@ -411,7 +423,8 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
 
     it("exports the bucket, URIs, image, model, function, topic and the commands that start a run", () => {
       const o = r.outputs;
-      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "backfillQueueUrl", "dataBucket", "deadLetterQueueUrl", "functionName", "imageUri", "inputPrefix", "inputUri", "jobNamePrefix", "modelName", "operationalQueueUrl", "outputPrefix", "outputUri", "requestsPrefix", "startRunCommands"]);
+      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "backfillQueueUrl", "costModel", "dataBucket", "deadLetterQueueUrl", "functionName", "imageUri", "inputPrefix", "inputUri", "jobNamePrefix", "modelName", "operationalQueueUrl", "outputPrefix", "outputUri", "requestsPrefix", "startRunCommands", "steadyStateStorage"]);
+      assert.equal((o.costModel as { instanceType: string }).instanceType, e.instanceType);
       assert.equal(o.operationalQueueUrl, `https://sqs.${e.region}.${e.dnsSuffix}/${ACCOUNT}/${prefix}-runs`);
       assert.equal(o.inputUri, `s3://${bucketName()}/${e.prefixes.input}`);
       assert.equal(o.outputUri, `s3://${bucketName()}/${e.prefixes.output}`);
@@ -436,9 +449,12 @@ const PROD: Expect = {
   cascadeSteps: [20, 20, 20], instanceType: "ml.g5.2xlarge", emails: ["forecast-oncall@example.com"],
 };
 
+/** Pulumi.prod.yaml holds no addresses (personal data); a real prod stack sets them with `pulumi config set --secret`. */
+const PROD_WITH_SECRET_ALERTS = { stack: "prod" as const, config: { "fuxi:alerts": { emails: PROD.emails } }, secretKeys: ["fuxi:alerts"] };
+
 describe("Pulumi program under mocks", () => {
   checkStack("dev stack (Pulumi.dev.yaml, aws-cn)", () => run({ stack: "dev" }), DEV);
-  checkStack("prod stack (Pulumi.prod.yaml, aws-cn, alerts stored as a secret)", () => run({ stack: "prod", secretKeys: ["fuxi:alerts"] }), PROD);
+  checkStack("prod stack (Pulumi.prod.yaml, aws-cn, alerts stored as a secret)", () => run(PROD_WITH_SECRET_ALERTS), PROD);
   checkStack("dev stack in a global region (us-east-1, custom prefixes)", () => run({
     stack: "dev",
     region: "us-east-1",
@@ -447,17 +463,18 @@ describe("Pulumi program under mocks", () => {
 
   it("keeps alert e-mails secret when fuxi:alerts is a secret", async function () {
     this.timeout(120_000);
-    const r = await run({ stack: "prod", secretKeys: ["fuxi:alerts"] });
+    const r = await run(PROD_WITH_SECRET_ALERTS);
     const subs = all(r, "aws:sns/topicSubscription:TopicSubscription");
     assert.equal(subs.length, 1);
     assert.deepEqual(subs[0]!.secretInputs, ["endpoint"]);
-    const plain = await runProgramUnderMocks({ stack: "prod" });
+    const plain = await runProgramUnderMocks({ ...PROD_WITH_SECRET_ALERTS, secretKeys: [] });
     assert.deepEqual(all(plain, "aws:sns/topicSubscription:TopicSubscription")[0]!.secretInputs, []);
   });
 
   it("adopts an existing data bucket without creating or reconfiguring one", async function () {
     this.timeout(120_000);
-    const r = await runProgramUnderMocks({ stack: "dev", config: { "fuxi:dataBucket": { existingName: "team-fuxi-data" } } });
+    const r = await runProgramUnderMocks({ stack: "dev", config: { "fuxi:dataBucket": { existingName: "team-fuxi-data" } }, existingBuckets: { "team-fuxi-data": wellKeptBucket("team-fuxi-data") } });
+    assert.ok(all(r, "aws:s3/bucket:Bucket").every((b) => b.external), "the adopted bucket is read, never created");
     const counts: Record<string, number> = {};
     for (const x of r.resources) counts[x.type] = (counts[x.type] ?? 0) + 1;
     assert.deepEqual(counts, expectedCounts(0, false));

@@ -146,7 +146,6 @@ describe("runtime netcdf: forecast step files", () => {
       'time:units = "hours since 1970-01-01 00:00:00" ;',
       'time:calendar = "proleptic_gregorian" ;',
       "int64 step(step) ;",
-      'step:units = "hours" ;',
       "string level(level) ;",
       "double lat(lat) ;",
       'lat:units = "degrees_north" ;',
@@ -157,6 +156,7 @@ describe("runtime netcdf: forecast step files", () => {
     ]) {
       assert.ok(stdout.includes(line), `missing '${line}' in\n${stdout}`);
     }
+    assert.ok(!/step:units/.test(stdout), "step has no units attribute (xarray would decode a timedelta)");
   });
 
   for (const compression of ["none", "gzip"] as const) {
@@ -174,7 +174,7 @@ values = da.values
 print(json.dumps({
   "dims": list(da.dims), "shape": list(da.shape), "dtype": str(da.dtype),
   "time": str(da.time.values[0]), "time_dtype": str(da.time.dtype),
-  "step_hours": float(da.step.values[0] / np.timedelta64(1, "h")), "step_dtype": str(da.step.dtype),
+  "step": int(da.step.values[0]), "step_dtype": str(da.step.dtype),
   "levels": [str(x) for x in da.level.values], "lat": da.lat.values.tolist(), "lon": da.lon.values.tolist(),
   "bits_equal": bool(np.array_equal(values.view(np.uint32), expected.view(np.uint32))),
   "zlib": bool(da.encoding.get("zlib", False)),
@@ -187,13 +187,64 @@ print(json.dumps({
       assert.equal(got.dtype, "float32");
       assert.equal(got.time, "2023-10-12T06:00:00.000000000");
       assert.equal(got.time_dtype, "datetime64[ns]");
-      assert.equal(got.step_dtype, "timedelta64[ns]");
-      assert.equal(got.step_hours, 126);
+      assert.equal(got.step_dtype, "int64");
+      assert.equal(got.step, 126);
       assert.deepEqual(got.levels, CHANNEL_NAMES);
       assert.deepEqual(got.lat, Array.from(original.lat));
       assert.deepEqual(got.lon, Array.from(original.lon));
       assert.equal(got.bits_equal, true);
       assert.equal(got.zlib, compression === "gzip");
+    });
+  }
+
+  for (const compression of ["none", "gzip"] as const) {
+    it(`is drop-in for the original tooling's files: xarray sees the same dims, coordinates, dtypes and values, and sel(step=lead) works on both (${compression})`, async function () {
+      this.timeout(60_000);
+      const lead = 126;
+      const original = step({ leadHours: lead, compression, data: awkwardValues() });
+      await writeFile(join(dir, "ours.nc"), await encodeForecastStep(original));
+      await writeFile(join(dir, "frame.bin"), original.data);
+      await writeFile(join(dir, "grid.json"), JSON.stringify({ lat: Array.from(original.lat), lon: Array.from(original.lon), levels: original.levels }));
+      // What tpys/FuXi util.save_like writes: xr.DataArray(output[None], dims=[time, step, level, lat, lon],
+      // coords=dict(time=[init_time], step=[step], level=input.level, lat=..., lon=...)).astype(np.float32).to_netcdf(name)
+      const script = `
+import json, sys, numpy as np, pandas as pd, xarray as xr
+d, lead = sys.argv[1], int(sys.argv[2])
+g = json.load(open(d + "/grid.json"))
+output = np.fromfile(d + "/frame.bin", dtype="<f4").reshape(1, 70, len(g["lat"]), len(g["lon"]))
+level = xr.DataArray(np.array(g["levels"], dtype=object), dims=["level"], name="level")
+xr.DataArray(output[None], dims=["time", "step", "level", "lat", "lon"],
+             coords=dict(time=[pd.to_datetime("${INIT.toISOString().slice(0, 19)}")], step=[lead], level=level,
+                         lat=np.array(g["lat"]), lon=np.array(g["lon"]))).astype(np.float32).to_netcdf(d + "/theirs.nc")
+def describe(path):
+    da = xr.open_dataarray(path)
+    picked = da.sel(step=lead)
+    return {
+        "name": da.name, "dims": list(da.dims), "shape": list(da.shape), "dtype": str(da.dtype),
+        "coords": {k: {"dims": list(v.dims), "dtype": str(v.dtype), "values": [str(x) for x in v.values.tolist()]} for k, v in da.coords.items()},
+        "sel_dims": list(picked.dims), "sel_step": int(picked.step), "bits": da.values.view(np.uint32).tobytes().hex()[:4096],
+        "equal_values": None,
+    }
+ours, theirs = describe(d + "/ours.nc"), describe(d + "/theirs.nc")
+a, b = xr.open_dataarray(d + "/ours.nc"), xr.open_dataarray(d + "/theirs.nc")
+print(json.dumps({"ours": ours, "theirs": theirs, "identical_values": bool(np.array_equal(a.values.view(np.uint32), b.values.view(np.uint32))),
+                  "xr_identical_data_and_coords": bool(a.drop_attrs().identical(b.drop_attrs())) if hasattr(a, "drop_attrs") else None}))
+`;
+      const { stdout } = await run("/usr/bin/python3", ["-c", script, dir, String(lead)]);
+      const got = JSON.parse(stdout);
+      const { ours, theirs } = got;
+      assert.equal(ours.name, theirs.name, "variable name");
+      assert.deepEqual(ours.dims, theirs.dims);
+      assert.deepEqual(ours.shape, theirs.shape);
+      assert.equal(ours.dtype, theirs.dtype);
+      assert.deepEqual(Object.keys(ours.coords).sort(), Object.keys(theirs.coords).sort());
+      for (const name of Object.keys(theirs.coords)) assert.deepEqual(ours.coords[name], theirs.coords[name], `coordinate ${name}: dims, dtype and values`);
+      assert.equal(theirs.coords.step.dtype, "int64");
+      assert.deepEqual(ours.sel_dims, ["time", "level", "lat", "lon"]);
+      assert.equal(ours.sel_step, lead);
+      assert.deepEqual(ours.sel_dims, theirs.sel_dims);
+      assert.equal(got.identical_values, true, "same float32 bits");
+      if (got.xr_identical_data_and_coords !== null) assert.equal(got.xr_identical_data_and_coords, true, "xarray: identical apart from attributes");
     });
   }
 

@@ -6,14 +6,15 @@ import { execFile, spawnSync } from "node:child_process";
 import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
 import { readForecastStep } from "../runtime/src/netcdf";
-import { stageSchedule, stepFileName } from "../runtime/src/cascade";
+import { stageSchedule, stepFileName } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
-import type { Manifest } from "../runtime/src/forecast";
-import { forecastRequest, http, python, REPO_ROOT, startRuntimeChild, syntheticWindow, tempDir, TSX_ENTRY, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
+import { RUNTIME_LOG_EVENTS, type Manifest } from "../runtime/src/contract";
+import { forecastRequest, freePort, http, python, REPO_ROOT, startRuntimeChild, syntheticWindow, tempDir, TSX_ENTRY, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const run = promisify(execFile);
 const BUCKET = "fuxi-data";
@@ -31,6 +32,12 @@ async function get(s3: LocalS3, key: string): Promise<Buffer | undefined> {
     if ((error as Error).name === "NoSuchKey") return undefined;
     throw error;
   }
+}
+
+/** Keys under `prefix`, relative to it. */
+async function keysUnder(s3: LocalS3, prefix: string): Promise<string[]> {
+  const listing = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return (listing.Contents ?? []).map((o) => o.Key!.slice(prefix.length));
 }
 
 /** Forecast frames [70, lat, lon] of every step, computed with the pure reference. */
@@ -62,7 +69,7 @@ describe("runtime server: full request on loopback S3", function () {
     inputBytes = await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT });
     await put(s3, "input/2023101206/fuxi_input.nc", inputBytes);
     expected = referenceFrames(syntheticWindow(grid.lat, grid.lon), cascade, grid);
-    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INSTANCE_TYPE: "ml.g5.2xlarge", FUXI_INSTANCE_COUNT: "1" });
     await runtime.waitUntilReady();
   });
 
@@ -102,9 +109,22 @@ describe("runtime server: full request on loopback S3", function () {
       assert.equal(bytes?.length, file.bytes, `${file.file} size in the manifest`);
       assert.ok(file.runMs !== undefined && file.encodeMs !== undefined && file.uploadMs !== undefined);
     }
-    const stepLogs = runtime.logs.filter((line) => line.msg === "step done");
+    const stepLogs = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone);
+    // usage: the instance from the model's environment, the visible window in order, steps and bytes.
+    const u = manifest.usage;
+    assert.deepEqual([u.instanceType, u.instanceCount, u.stepsComputed, u.stepsResumed], ["ml.g5.2xlarge", 1, 42, 0]);
+    const times = [u.containerStartedAt, u.modelsReadyAt!, u.invocationStartedAt, u.invocationEndedAt].map(Date.parse);
+    assert.deepEqual([...times].sort((a, b) => a - b), times, `usage times in order: ${JSON.stringify(u)}`);
+    assert.equal(u.invocationStartedAt, manifest.startedAt);
+    assert.equal(u.invocationEndedAt, manifest.finishedAt);
+    assert.equal(u.visibleSeconds, (times[3]! - times[0]!) / 1000);
+    const stepBytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
+    assert.deepEqual([u.bytesWritten, u.bytesStored], [stepBytes, stepBytes]);
     assert.equal(stepLogs.length, 42);
     for (const key of ["step", "lead", "stage", "runMs", "encodeMs", "uploadMs", "rssMb"]) assert.ok(key in stepLogs[0], `step log has ${key}`);
+    // One session creation per stage: short at start-up (for /ping), medium and long when reached.
+    const creations = (step: number) => (stepLogs.find((l) => l.step === step) as { sessionCreations?: number }).sessionCreations;
+    assert.deepEqual([creations(0), creations(19), creations(20), creations(39), creations(40), creations(41)], [1, 1, 2, 2, 3, 3]);
   });
 
   it("switches stage after steps 20 and 40 and matches the reference values exactly", async () => {
@@ -139,7 +159,8 @@ import json, sys, numpy as np, xarray as xr
 da = xr.open_dataarray(sys.argv[1])
 da.values.astype("<f4").tofile(sys.argv[2])
 print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(da.dtype),
-  "time": [str(t) for t in da["time"].values], "step_hours": [float(s / np.timedelta64(1, "h")) for s in da["step"].values],
+  "time": [str(t) for t in da["time"].values], "step": da["step"].values.tolist(), "step_dtype": str(da["step"].dtype),
+  "sel": list(da.sel(step=126).shape),
   "levels": [str(l) for l in da["level"].values], "lat": da["lat"].values.tolist(), "lon": da["lon"].values.tolist()}))
 `,
         [file126, raw],
@@ -149,7 +170,9 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
     assert.deepEqual(summary.shape, [1, 1, 70, 9, 16]);
     assert.equal(summary.dtype, "float32");
     assert.match(summary.time[0], /^2023-10-12T06:00:00/);
-    assert.deepEqual(summary.step_hours, [126]);
+    assert.deepEqual(summary.step, [126]);
+    assert.equal(summary.step_dtype, "int64");
+    assert.deepEqual(summary.sel, [1, 70, 9, 16], "sel(step=126) works as on the original's files");
     assert.equal(summary.levels.length, 70);
     assert.deepEqual([summary.levels[0], summary.levels[64], summary.levels[69]], ["z50", "r1000", "tp"]);
     assert.equal(summary.lat[0], 90);
@@ -162,11 +185,11 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
   });
 
   it("returns the existing manifest for the same request without recomputing", async () => {
-    const stepsBefore = runtime.logs.filter((line) => line.msg === "step done").length;
+    const stepsBefore = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone).length;
     const again = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("2023101206", cascade)));
     assert.equal(again.status, 200);
     assert.deepEqual(JSON.parse(again.body), manifest);
-    assert.equal(runtime.logs.filter((line) => line.msg === "step done").length, stepsBefore, "no step recomputed");
+    assert.equal(runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone).length, stepsBefore, "no step recomputed");
   });
 
   it("writes gzip-compressed steps when asked, replacing the output of a different request", async () => {
@@ -187,6 +210,92 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
     assert.match(stdout, /_DeflateLevel = \d/);
     const decoded = await readForecastStep(await readFile(path), path);
     assert.deepEqual(decoded.data, expected[0]);
+  });
+
+  it("lists a SHA-256 per step file: the stored bytes hash to it and the file carries it as metadata", async () => {
+    for (const file of manifest.files) {
+      const bytes = (await get(s3, `output/2023101206/${file.file}`))!;
+      assert.equal(file.sha256, createHash("sha256").update(bytes).digest("hex"), `${file.file} sha256`);
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `output/2023101206/${file.file}` }));
+      assert.equal(head.Metadata?.["fuxi-sha256"], file.sha256);
+      assert.equal(head.Metadata?.["fuxi-fingerprint"], manifest.fingerprint);
+    }
+    const events = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone && line.runId === "2023101206");
+    assert.deepEqual(events.map((e) => e.sha256).sort(), manifest.files.map((f) => f.sha256).sort());
+  });
+
+  describe("no stale files", () => {
+    it("a shorter rerun leaves exactly the files its manifest lists (plus _transform/), and logs what it removed", async () => {
+      await put(s3, "input/shrink/fuxi_input.nc", inputBytes);
+      assert.equal((await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("shrink", [5])))).status, 200);
+      await put(s3, "output/shrink/_FAILED.json", "{}");
+      await put(s3, "output/shrink/_transform/old-job.json.out", "{}");
+      const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("shrink", [2])));
+      assert.equal(response.status, 200, response.body);
+      const shorter: Manifest = JSON.parse(response.body);
+      assert.deepEqual((await keysUnder(s3, "output/shrink/")).sort(), ["006.nc", "012.nc", "_SUCCESS", "_transform/old-job.json.out"]);
+      assert.deepEqual(shorter.files.map((f) => f.file), ["006.nc", "012.nc"]);
+      const removed = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.staleObjectsRemoved && line.runId === "shrink").flatMap((line) => line.keys as string[]);
+      assert.deepEqual(removed.sort(), ["output/shrink/006.nc", "output/shrink/012.nc", "output/shrink/018.nc", "output/shrink/024.nc", "output/shrink/030.nc", "output/shrink/_FAILED.json"]);
+    });
+
+    it("a rerun that fails on an input fault leaves the earlier complete run as it was", async () => {
+      await put(s3, "input/keep/fuxi_input.nc", inputBytes);
+      const first = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("keep", [2])));
+      assert.equal(first.status, 200, first.body);
+      const before = await Promise.all(["006.nc", "012.nc", "_SUCCESS"].map((name) => get(s3, `output/keep/${name}`)));
+      await put(s3, "input/keep/fuxi_input.nc", await writeInputWithXarray(join(work, "keep-nan.nc"), { ...grid, initTime: INIT, fault: "nan" }));
+      const rerun = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("keep", [2])));
+      assert.equal(rerun.status, 400, rerun.body);
+      assert.deepEqual((await keysUnder(s3, "output/keep/")).sort(), ["006.nc", "012.nc", "_SUCCESS"]);
+      const after = await Promise.all(["006.nc", "012.nc", "_SUCCESS"].map((name) => get(s3, `output/keep/${name}`)));
+      after.forEach((bytes, i) => assert.ok(bytes!.equals(before[i]!), "unchanged"));
+    });
+  });
+
+  describe("requests stay in their lane: 400 naming the field, nothing written", () => {
+    const lanes: Array<[string, Record<string, unknown>, string]> = [
+      ["outputPrefix = the input folder (its manifest would be a new marker)", { outputPrefix: "s3://fuxi-data/input/2023101206/" }, "outputPrefix"],
+      ["input in another bucket", { input: "s3://other-bucket/input/2023101206/fuxi_input.nc" }, "input"],
+      ["an event of another run folder", { event: { ...(forecastRequest("2023101206", [1]).event as object), key: "input/2023101212/_SUCCESS" } }, "event.key"],
+    ];
+    for (const [name, override, field] of lanes) {
+      it(name, async () => {
+        const before = await keysUnder(s3, "");
+        const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("2023101206", [1], override)));
+        assert.equal(response.status, 400, response.body);
+        assert.equal(JSON.parse(response.body).field, field);
+        assert.deepEqual(await keysUnder(s3, ""), before);
+        const event = [...runtime.logs].reverse().find((line) => line.event === RUNTIME_LOG_EVENTS.requestRejected);
+        assert.equal(event?.field, field);
+      });
+    }
+  });
+
+  it("writes bitround steps with netCDF-C's quantize attribute, within the bound, and starts over instead of resuming from rounded files", async () => {
+    await put(s3, "input/br/fuxi_input.nc", inputBytes);
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("br", [2], { compression: "bitround" })));
+    assert.equal(response.status, 200, response.body);
+    const brManifest: Manifest = JSON.parse(response.body);
+    assert.equal(brManifest.compression, "bitround");
+    const path = join(work, "br-012.nc");
+    await writeFile(path, (await get(s3, "output/br/012.nc"))!);
+    const { stdout } = await run("ncdump", ["-hs", path]);
+    assert.match(stdout, /_QuantizeBitRoundNumberOfSignificantBits = 8 ;/);
+    const decoded = await readForecastStep(await readFile(path), path);
+    assert.equal(decoded.compression, "bitround");
+    const bits = decoded.bitroundBits!;
+    for (let i = 0; i < expected[1].length; i++) {
+      const x = expected[1][i];
+      const level = Math.floor(i / (grid.lat * grid.lon));
+      assert.ok(Math.abs(decoded.data[i] - x) <= 2 ** -(bits[level] + 1) * Math.abs(x), `value ${i}: ${x} → ${decoded.data[i]}`);
+    }
+    // A second invocation after the manifest is gone recomputes from the input (same bytes), not from 006.nc.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "output/br/_SUCCESS" }));
+    const again = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("br", [2], { compression: "bitround" })));
+    assert.equal(again.status, 200, again.body);
+    assert.equal(JSON.parse(again.body).resumedFromStep, 0);
+    assert.ok((await get(s3, "output/br/012.nc"))!.equals(await readFile(path)), "the recomputed bitround file differs");
   });
 
   describe("bad inputs: 400 naming the file or field, no _SUCCESS, still healthy", () => {
@@ -269,6 +378,48 @@ print(json.dumps({"dims": list(da.dims), "shape": list(da.shape), "dtype": str(d
   });
 });
 
+describe("runtime server: S3 unreachable", function () {
+  this.timeout(120_000);
+  let work: string;
+  let runtime: RuntimeChild;
+
+  before(async () => {
+    work = await tempDir("runtime-s3-down");
+    await writeStandinModels(join(work, "models"), { lat: 9, lon: 16 });
+    const deadPort = await freePort(); // nothing listens there
+    runtime = await startRuntimeChild({
+      FUXI_MODEL_DIR: join(work, "models"),
+      AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${deadPort}`,
+      AWS_REGION: "cn-northwest-1",
+      AWS_ACCESS_KEY_ID: "x",
+      AWS_SECRET_ACCESS_KEY: "x",
+      S3_FORCE_PATH_STYLE: "true",
+      AWS_MAX_ATTEMPTS: "3",
+    });
+    await runtime.waitUntilReady();
+  });
+
+  after(async () => {
+    await runtime?.stop("SIGTERM");
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("answers 503 naming the operation, bucket and key, after the SDK's retries, with what to check", async () => {
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("down", [1])));
+    assert.equal(response.status, 503, response.body);
+    const body = JSON.parse(response.body);
+    assert.equal(body.operation, "HeadObject");
+    assert.equal(body.bucket, BUCKET);
+    assert.equal(body.key, "input/down/fuxi_input.nc");
+    assert.equal(body.transient, true);
+    assert.match(body.error, /^S3 HeadObject s3:\/\/fuxi-data\/input\/down\/fuxi_input\.nc failed after 3 attempts \(.*ECONNREFUSED/);
+    assert.match(body.hint, /reachable/);
+    const event = runtime.logs.find((line) => line.event === RUNTIME_LOG_EVENTS.runFailed);
+    assert.equal(event?.operation, "HeadObject");
+    assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+  });
+});
+
 /** uid/gid of `nobody` when this process may switch to it and that user can read the repository; else undefined. */
 function unprivilegedUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -276,6 +427,39 @@ function unprivilegedUser(): { uid: number; gid: number } | undefined {
   const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(join(REPO_ROOT, "runtime", "src", "main.ts"))})`], user);
   return probe.status === 0 ? user : undefined;
 }
+
+describe("runtime server: a later stage that cannot load", function () {
+  this.timeout(120_000);
+  const grid = { lat: 9, lon: 16 };
+  let work: string;
+  let s3: LocalS3;
+  let runtime: RuntimeChild;
+
+  before(async () => {
+    work = await tempDir("runtime-late-stage");
+    await writeStandinModels(join(work, "models"), grid);
+    await writeFile(join(work, "models", "long"), "truncated"); // long.onnx is intact; its external weights are not
+    s3 = await startLocalS3({ buckets: [BUCKET] });
+    await put(s3, "input/late/fuxi_input.nc", await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT }));
+    runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });
+    await runtime.waitUntilReady();
+  });
+
+  after(async () => {
+    if (runtime) await runtime.stop("SIGTERM");
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("is healthy with only the first stage loaded, then fails the run naming the file when it reaches the broken stage", async () => {
+    assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+    const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("late", [1, 1, 1])));
+    assert.equal(response.status, 500, response.body);
+    assert.match(response.body, /cannot load model .*long\.onnx \(with its weights file long\)/);
+    assert.equal(await get(s3, "output/late/_SUCCESS"), undefined, "no manifest for a failed run");
+    assert.ok(await get(s3, "output/late/012.nc"), "the steps before the broken stage are kept for a retry");
+  });
+});
 
 describe("runtime server: scratch directory, unprivileged user", function () {
   this.timeout(120_000);

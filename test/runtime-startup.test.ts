@@ -10,7 +10,8 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
-import { MODEL_FILES } from "../runtime/src/model-store";
+import { MODEL_FILES, RUNTIME_LOG_EVENTS } from "../runtime/src/contract";
+import { projectNodeVersion } from "../tools/runtime-image";
 import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
 const run = promisify(execFile);
@@ -45,6 +46,30 @@ describe("runtime start-up", function () {
     const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_PROVIDERS: "cuda,cpu", FUXI_ALLOW_CPU: "false" });
     assert.equal(await runtime.exited, 78);
     assert.match(runtime.stderr(), /FUXI_PROVIDERS: includes cpu but FUXI_ALLOW_CPU is not true/);
+  });
+
+  it("fails fast without the stack's lanes (FUXI_DATA_BUCKET, FUXI_INPUT_PREFIX, FUXI_OUTPUT_PREFIX)", async () => {
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_DATA_BUCKET: "" });
+    assert.equal(await runtime.exited, 78);
+    assert.match(runtime.stderr(), /FUXI_DATA_BUCKET: must be an S3 bucket name/);
+    const overlapping = await startRuntimeChild({ FUXI_MODEL_DIR: models, FUXI_OUTPUT_PREFIX: "input/results/" });
+    assert.equal(await overlapping.exited, 78);
+    assert.match(overlapping.stderr(), /FUXI_OUTPUT_PREFIX: "input\/results\/" overlaps FUXI_INPUT_PREFIX "input\/"/);
+  });
+
+  it("writes its named log events even when LOG_LEVEL is quieter than info", async () => {
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: models, LOG_LEVEL: "error" });
+    try {
+      await runtime.waitUntilReady();
+      assert.ok(runtime.logs.some((line) => line.event === RUNTIME_LOG_EVENTS.listening));
+      const ready = runtime.logs.find((line) => line.event === RUNTIME_LOG_EVENTS.ready)!;
+      assert.equal(ready.level, 30);
+      assert.deepEqual(ready.grid, grid);
+      // LOG_LEVEL still filters the lines that are not events.
+      assert.deepEqual(runtime.logs.filter((line) => line.event === undefined && (line.level as number) < 50), []);
+    } finally {
+      await runtime.stop();
+    }
   });
 
   it("stays unhealthy and names the files when model files are missing", async () => {
@@ -90,7 +115,7 @@ describe("runtime start-up", function () {
     const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: corrupt });
     try {
       const failure = await runtime.waitForLog((line) => line.level === 50);
-      assert.match(String(failure.msg), /cannot load model .*medium\.onnx/);
+      assert.match(String(failure.msg), /medium\.onnx is not an ONNX model/);
       assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
     } finally {
       await runtime.stop();
@@ -214,6 +239,26 @@ describe("runtime Dockerfile", () => {
     assert.deepEqual(JSON.parse(last("ENTRYPOINT").args), ["node", "dist/main.js"]);
     assert.deepEqual(JSON.parse(last("CMD").args), ["serve"]);
     assert.match(last("USER").args, /^[1-9]\d*$/);
+  });
+
+  it("keeps the production defaults; the local CPU variant is build arguments only", () => {
+    const defaults = Object.fromEntries(instructions.filter((i) => i.op === "ARG").map((i) => i.args.split("=")).map(([k, ...v]) => [k, v.join("=")]));
+    assert.equal(defaults.NODE_SOURCE, "dist");
+    assert.equal(defaults.ONNXRUNTIME_NODE_INSTALL, "cuda12");
+    assert.equal(defaults.BUILD_CA_CERTS, "");
+    assert.match(defaults.NODE_VERSION, /^\d+\.\d+\.\d+$/);
+    // One Node pin: the production image's default is the project's (.nvmrc, which image:local passes).
+    const pin = projectNodeVersion();
+    if (pin !== undefined) assert.equal(defaults.NODE_VERSION, pin, "runtime/Dockerfile NODE_VERSION differs from .nvmrc");
+    // The final stage starts again from the base: nothing of the Node download stage (its CA, npm, curl) but the binary.
+    const finalFrom = instructions.map((i) => i.op).lastIndexOf("FROM");
+    assert.equal(instructions[finalFrom].args, "${BASE_IMAGE} AS runtime");
+    const finalStage = instructions.slice(finalFrom);
+    assert.ok(!finalStage.some((i) => /BUILD_CA_CERTS|NODE_EXTRA_CA_CERTS|npm /.test(i.args)), "the final stage never sees the build CA or npm");
+    assert.deepEqual(finalStage.filter((i) => i.op === "COPY" && i.args.startsWith("--from")).map((i) => i.args.split(/\s+/)[0]), ["--from=node", "--from=deps", "--from=build"]);
+    // Classic builder and offline BuildKit: no frontend image to pull, no BuildKit-only syntax.
+    assert.doesNotMatch(dockerfile, /^#\s*syntax=/m);
+    assert.doesNotMatch(dockerfile, /--mount=/);
   });
 
   it("copies only files that exist in the build context and are not ignored", async () => {

@@ -2,6 +2,7 @@ import { CreateTransformJobCommand, DescribeTransformJobCommand, ListTransformJo
 import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SqsEvent } from "../trigger/handler";
 import { mockClient } from "aws-sdk-client-mock";
+import { encodeEventKey } from "../runtime/src/contract";
 import type { S3Event, S3EventRecord } from "../trigger/event";
 import { createTriggerLogger } from "../trigger/log";
 
@@ -65,13 +66,8 @@ export function fakeSqs() {
   return { client, mock, sent, delays };
 }
 
-/** Encodes a key the way S3 notifications do: "/" kept, space as "+", everything else %-escaped. */
-export function s3EventKey(key: string): string {
-  return key
-    .split("/")
-    .map((part) => encodeURIComponent(part).replace(/%20/g, "+"))
-    .join("/");
-}
+/** Encodes a key the way S3 notifications do (the contract's encoder). */
+export const s3EventKey = encodeEventKey;
 
 let sequence = 0x1000;
 /** A fresh upload (new sequencer) unless the caller pins versionId/sequencer. */

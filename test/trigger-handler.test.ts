@@ -18,7 +18,7 @@ function asQueue(handle: ReturnType<typeof createDispatcherHandler>) {
   };
 }
 
-const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+import { SAGEMAKER_NAME_PATTERN as JOB_NAME_PATTERN } from "../runtime/src/contract";
 const NOW = new Date("2026-11-22T06:00:00.000Z");
 
 describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () {

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readTriggerEnv, TriggerEnvError, TRIGGER_ENV_NAMES, TRIGGER_OPTIONAL_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../trigger/env";
-import { classifyRecord, decodeEventKey, matchMarkerKey } from "../trigger/event";
+import { decodeEventKey, matchMarkerKey, sanitiseRunId, SAGEMAKER_NAME_PATTERN as JOB_NAME_PATTERN, transformJobName, TRIGGER_ENV_NAMES, TRIGGER_OPTIONAL_ENV_NAMES, TRIGGER_REQUIRED_ENV_NAMES } from "../runtime/src/contract";
+import { readTriggerEnv, TriggerEnvError } from "../trigger/env";
+import { classifyRecord } from "../trigger/event";
 import { isAlreadyExistsError, isTransientAwsError } from "../trigger/errors";
-import { sanitiseRunId, transformJobName } from "../trigger/job-name";
 import { tagValue } from "../trigger/request";
 import { BUCKET, markerRecord, sageMakerError, TEST_ENV } from "./trigger-fixtures";
 
-const JOB_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 
 function envFault(overrides: Record<string, string | undefined>): string[] {
   try {
@@ -90,9 +89,9 @@ describe("trigger environment", () => {
   });
 
   it("applies the cascade-step rules of the request contract", () => {
-    assert.match(envFault({ CASCADE_STEPS: "21,20,20" })[0], /every stage but the last must be at most 20/);
-    assert.match(envFault({ CASCADE_STEPS: "0,0,0" })[0], /sums to 0 steps/);
-    assert.match(envFault({ CASCADE_STEPS: "20,20,61" })[0], /sums to 101 steps/);
+    assert.match(envFault({ CASCADE_STEPS: "21,20,20" })[0], /entry 1 runs 21 steps; only the last stage may run more than 20/);
+    assert.match(envFault({ CASCADE_STEPS: "0,0,0" })[0], /adds up to 0 steps; expected 1 to 100/);
+    assert.match(envFault({ CASCADE_STEPS: "20,20,61" })[0], /adds up to 101 steps/);
     assert.match(envFault({ CASCADE_STEPS: "20, 20" })[0], /comma-separated whole numbers/);
   });
 

@@ -4,6 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { defaultBaseImage } from "../config";
+import { policies } from "../policy/rules";
+import { baseImageRegistry } from "../tools/base-image-registry";
 
 const REPO_ROOT = join(__dirname, "..");
 const WORKFLOWS = join(REPO_ROOT, ".github", "workflows");
@@ -119,13 +122,85 @@ describe("GitHub workflows", function () {
     assert.deepEqual([prod.needs].flat(), ["up-dev"]);
     assert.deepEqual([dev.needs].flat(), ["test"]);
     for (const [stack, job] of [["dev", dev], ["prod", prod]] as const) {
-      const [pulumi] = stepUsing(job, "pulumi/actions");
+      const pulumi = stepUsing(job, "pulumi/actions").at(-1)!;
       assert.equal(pulumi.with?.command, "up");
       assert.equal(pulumi.with?.["stack-name"], stack);
       assert.equal(pulumi.with?.policyPacks, "policy");
       const install = job.steps.find((s) => /npm ci/.test(s.run ?? ""));
       assert.equal(install?.env?.ONNXRUNTIME_NODE_INSTALL, "skip", `${stack}: install as .ci/run does`);
     }
+  });
+
+  it("deploys: a gating preview with the pack, the image-store check and the base-image login come before up, in the same job", () => {
+    const { wf } = load("deploy.yml");
+    for (const stack of ["dev", "prod"]) {
+      const job = wf.jobs[`up-${stack}`];
+      const steps = job.steps;
+      const [preview, up] = stepUsing(job, "pulumi/actions");
+      assert.equal(preview?.with?.command, "preview", `${stack}: the first pulumi step is the gating preview`);
+      assert.equal(up?.with?.command, "up");
+      for (const p of [preview!, up!]) {
+        assert.equal(p.with?.["stack-name"], stack);
+        assert.equal(p.with?.policyPacks, "policy");
+        assert.equal(p.with?.policyPackConfigs, `policy/config/${stack}.json`);
+        assert.equal(p.with?.upsert, true, "stacks are created on first use");
+        assert.equal(p.with?.["secrets-provider"], "${{ vars.PULUMI_SECRETS_PROVIDER }}");
+      }
+      const at = (pred: (s: Step) => boolean) => steps.findIndex(pred);
+      const store = at((s) => /check-docker-image-store\.sh/.test(s.run ?? ""));
+      const login = at((s) => /docker login --username AWS --password-stdin/.test(s.run ?? ""));
+      const guard = at((s) => /PULUMI_SECRETS_PROVIDER is empty/.test(s.run ?? ""));
+      assert.ok(guard >= 0 && guard < steps.indexOf(preview!), `${stack}: a self-managed backend without a secrets provider fails first`);
+      assert.ok(steps.indexOf(preview!) < store && store < login && login < steps.indexOf(up!), `${stack}: preview, image-store check, login, up`);
+      assert.match(steps[login]!.run!, new RegExp(`tools/base-image-registry\\.ts ${stack}`));
+    }
+    const { wf: pr } = load("pull-request.yml");
+    const [preview] = stepUsing(pr.jobs.preview, "pulumi/actions");
+    assert.equal(preview?.with?.upsert, true);
+    assert.equal(preview?.with?.policyPackConfigs, "policy/config/${{ matrix.stack }}.json");
+  });
+
+  it("the policy pack configs the workflows pass exist and match the rules' schemas", async () => {
+    for (const stack of ["dev", "prod"]) {
+      const config = JSON.parse(readFileSync(join(REPO_ROOT, "policy", "config", `${stack}.json`), "utf8")) as Record<string, Record<string, unknown>>;
+      for (const [name, value] of Object.entries(config)) {
+        const policy = policies.find((p) => p.name === name);
+        assert.ok(policy, `policy/config/${stack}.json configures unknown policy ${name}`);
+        for (const key of Object.keys(value)) assert.ok(policy.configSchema?.properties[key], `${name} has no config ${key}`);
+      }
+    }
+  });
+
+  describe("the Docker image-store check (.github/scripts/check-docker-image-store.sh)", () => {
+    const script = join(REPO_ROOT, ".github", "scripts", "check-docker-image-store.sh");
+    function withFakeDocker(driverStatus: string): Promise<{ code: number; output: string }> {
+      const dir = mkdtempSync(join(tmpdir(), "docker-"));
+      const fake = join(dir, "docker");
+      writeFileSync(fake, `#!/bin/sh\ncase "$*" in *DriverStatus*) echo '${driverStatus}';; *) echo overlayfs;; esac\n`, { mode: 0o755 });
+      return new Promise((resolve) => {
+        execFile("bash", [script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }, (error, stdout, stderr) => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, output: stdout + stderr });
+        });
+      });
+    }
+    it("fails clearly on the containerd image store (OCI manifests)", async () => {
+      const { code, output } = await withFakeDocker('[["driver-type","io.containerd.snapshotter.v1"]]');
+      assert.equal(code, 1);
+      assert.match(output, /containerd image store, which pushes OCI manifests; SageMaker rejects them/);
+      assert.match(output, /containerd-snapshotter": false/);
+    });
+    it("passes on the classic store", async () => {
+      const { code, output } = await withFakeDocker('[["Backing Filesystem","extfs"],["Supports d_type","true"]]');
+      assert.equal(code, 0, output);
+      assert.match(output, /classic/);
+    });
+  });
+
+  it("the base-image registry to log in to is the region's Deep Learning Containers account", async () => {
+    assert.deepEqual(baseImageRegistry(defaultBaseImage("cn-northwest-1")), { host: "727897471807.dkr.ecr.cn-northwest-1.amazonaws.com.cn", region: "cn-northwest-1" });
+    assert.deepEqual(baseImageRegistry(defaultBaseImage("us-east-1")), { host: "763104351884.dkr.ecr.us-east-1.amazonaws.com", region: "us-east-1" });
+    assert.equal(baseImageRegistry("docker.io/library/ubuntu:22.04"), undefined);
   });
 
   it("names only stacks and a policy pack that exist", () => {

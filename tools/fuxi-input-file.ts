@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { CHANNEL_NAMES, PRESSURE_LEVELS } from "../runtime/src/netcdf/channels";
+import { CHANNEL_NAMES, PRESSURE_LEVELS } from "../runtime/src/contract";
 import { loadH5 } from "../runtime/src/netcdf/h5";
 import { type NcAttributes, type NcCoordinate, writeNetcdf4 } from "../runtime/src/netcdf/nc4-write";
 

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { ExistingBucket } from "./mock-program";
 
 const REPO_ROOT = join(__dirname, "..");
 /** Signatures of special values in Pulumi's wire format (sdk/nodejs/runtime/rpc.ts). */
@@ -82,13 +83,39 @@ export interface MockAccount {
   dnsSuffix: string;
   /** "s3://bucket/key" objects the account holds, for aws.s3.getObjects; omitted: any object looked up exists. */
   s3Objects?: string[];
+  existingBuckets?: Record<string, ExistingBucket>;
+}
+
+/** What reading an existing bucket's setting returns, or why S3 refuses (the provider's read fails the same way). */
+function readExisting(type: string, id: string, buckets: Record<string, ExistingBucket>, partition: string): Record<string, unknown> | undefined {
+  const b = buckets[id];
+  if (b === undefined) throw new Error(`reading ${type} ${id}: NoSuchBucket: The specified bucket does not exist`);
+  const absent = (what: string) => {
+    throw new Error(`reading ${type} ${id}: ${what}`);
+  };
+  switch (type) {
+    case "aws:s3/bucket:Bucket":
+      return { bucket: id, arn: `arn:${partition}:s3:::${id}` };
+    case "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
+      return b.publicAccessBlock ? { bucket: id, ...b.publicAccessBlock } : absent("NoSuchPublicAccessBlockConfiguration");
+    case "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+      return b.serverSideEncryption ? { bucket: id, ...b.serverSideEncryption } : absent("ServerSideEncryptionConfigurationNotFoundError");
+    case "aws:s3/bucketVersioning:BucketVersioning":
+      return { bucket: id, versioningConfiguration: { status: "Disabled" }, ...b.versioning };
+    case "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
+      return b.lifecycle ? { bucket: id, ...b.lifecycle } : absent("NoSuchLifecycleConfiguration");
+    case "aws:s3/bucketPolicy:BucketPolicy":
+      return b.policy ? { bucket: id, policy: b.policy } : absent("NoSuchBucketPolicy");
+    default:
+      return undefined;
+  }
 }
 
 /**
  * Invoke answers for the four data sources the program reads (any other token
  * throws), and resource states with provider-computed names, ARNs and URLs.
  */
-export function createMocks({ partition, region, account, dnsSuffix, s3Objects }: MockAccount): pulumi.runtime.Mocks {
+export function createMocks({ partition, region, account, dnsSuffix, s3Objects, existingBuckets = {} }: MockAccount): pulumi.runtime.Mocks {
   const regional = (service: string, resource: string) => `arn:${partition}:${service}:${region}:${account}:${resource}`;
   return {
     call(args) {
@@ -112,16 +139,27 @@ export function createMocks({ partition, region, account, dnsSuffix, s3Objects }
           const keys = held.filter((uri) => uri.startsWith(`s3://${bucket}/${prefix}`)).map((uri) => uri.slice(`s3://${bucket}/`.length)).sort().slice(0, maxKeys);
           return { id: bucket, bucket, prefix, keys, commonPrefixes: [], owners: [], requestCharged: "" };
         }
+        case "aws:s3/getBucketNotification:getBucketNotification": {
+          const b = existingBuckets[String(args.inputs.bucket)];
+          if (b === undefined) throw new Error(`getBucketNotification ${args.inputs.bucket}: NoSuchBucket`);
+          return { id: args.inputs.bucket, bucket: args.inputs.bucket, eventbridge: false, lambdaFunctions: [], queues: [], topics: [], region, ...b.notification };
+        }
         default:
           throw new Error(`mock-program: no mock for invoke ${args.token}; add one to tools/mock-program-mocks.ts if the program really needs it`);
       }
     },
     newResource(args) {
+      if (args.id !== undefined && args.id !== "") {
+        const state = readExisting(args.type, args.id, existingBuckets, partition);
+        if (state === undefined) throw new Error(`mock-program: no mock for reading ${args.type} ${args.id}`);
+        return { id: args.id, state };
+      }
       const i = args.inputs as Record<string, any>;
       const named = (key = "name") => (i[key] as string | undefined) ?? autoname(args.name);
       switch (args.type) {
         case "aws:s3/bucket:Bucket": {
-          const bucket = named("bucket");
+          // The provider appends 26 characters (a timestamp and counter) to bucketPrefix.
+          const bucket = (i.bucket as string | undefined) ?? (typeof i.bucketPrefix === "string" ? `${i.bucketPrefix}${createHash("sha256").update(args.name).digest("hex").slice(0, 26)}` : autoname(args.name));
           return { id: bucket, state: { ...i, bucket, arn: `arn:${partition}:s3:::${bucket}` } };
         }
         case "aws:ecr/repository:Repository": {
@@ -154,6 +192,10 @@ export function createMocks({ partition, region, account, dnsSuffix, s3Objects }
           const name = named();
           const arn = regional("lambda", `function:${name}`);
           return { id: name, state: { ...i, name, arn, qualifiedArn: `${arn}:$LATEST`, invokeArn: `arn:${partition}:apigateway:${region}:lambda:path/2015-03-31/functions/${arn}/invocations` } };
+        }
+        case "aws:kms/key:Key": {
+          const keyId = createHash("sha256").update(args.name).digest("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, "$1-$2-$3-$4-$5");
+          return { id: keyId, state: { ...i, keyId, arn: regional("kms", `key/${keyId}`) } };
         }
         case "aws:sns/topic:Topic": {
           const name = named();

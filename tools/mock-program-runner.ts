@@ -13,6 +13,15 @@ import { createMocks, plainInputs, stackConfig } from "./mock-program-mocks";
 const REPO_ROOT = join(__dirname, "..");
 const PROJECT = "fuxi-sagemaker";
 
+/** An alias as the engine is told it: a full URN, or a spec (name, and the parent it had). */
+function aliasText(a: any): string {
+  if (typeof a === "string") return a;
+  if (a.getUrn?.()) return a.getUrn();
+  const spec = a.getSpec?.();
+  if (!spec) return JSON.stringify(a.toObject?.() ?? a);
+  return [spec.getName() && `name=${spec.getName()}`, spec.getType() && `type=${spec.getType()}`, spec.getParenturn() && `parent=${spec.getParenturn()}`, spec.getNoparent() && "noParent"].filter(Boolean).join(" ");
+}
+
 async function main(): Promise<void> {
   const [optionsFile, resultFile] = process.argv.slice(2);
   const options = JSON.parse(readFileSync(optionsFile!, "utf8")) as MockRunOptions;
@@ -25,7 +34,7 @@ async function main(): Promise<void> {
     const account = options.accountId ?? "123456789012";
 
     pulumi.runtime.setAllConfig(config, options.secretKeys ?? []);
-    const mocks = createMocks({ partition, region, account, dnsSuffix: facts.dnsSuffix, s3Objects: options.s3Objects });
+    const mocks = createMocks({ partition, region, account, dnsSuffix: facts.dnsSuffix, s3Objects: options.s3Objects, existingBuckets: options.existingBuckets });
     await pulumi.runtime.setMocks(mocks, PROJECT, options.stack, false);
 
     // Record what the engine is told about each resource (parent, dependencies,
@@ -52,6 +61,34 @@ async function main(): Promise<void> {
               [...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, any]) => [k, [...new Set<string>(v.getUrnsList())].sort()]),
             ),
             ...(req.getProvider() ? { provider: req.getProvider() } : {}),
+            options: {
+              protect: req.getProtect() === true,
+              retainOnDelete: req.getRetainondelete?.() === true,
+              ignoreChanges: req.getIgnorechangesList?.() ?? [],
+              aliases: (req.getAliasesList?.() ?? []).map(aliasText),
+            },
+          });
+        }
+        callback(err, resp);
+      });
+    };
+    const read = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, callback: (err: unknown, resp: any) => void) => {
+      read(req, (err: unknown, resp: any) => {
+        if (!err && resp) {
+          const state = plainInputs(resp.getProperties()?.toJavaScript() ?? {}, []) as Record<string, any>;
+          records.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: resp.getUrn(),
+            custom: true,
+            inputs: state,
+            outputs: state,
+            secretInputs: [],
+            ...(req.getParent() ? { parent: req.getParent() } : {}),
+            dependsOn: [...new Set<string>(req.getDependenciesList())].sort(),
+            propertyDependencies: {},
+            external: true,
           });
         }
         callback(err, resp);

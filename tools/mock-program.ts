@@ -39,6 +39,10 @@ export interface MockedResource {
   propertyDependencies: Record<string, string[]>;
   /** Provider reference, when the engine was given one. */
   provider?: string;
+  /** Read with `Resource.get` (an existing resource the stack does not manage). */
+  external?: boolean;
+  /** Resource options the engine is told (data safety: protect, retainOnDelete, aliases). */
+  options?: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; aliases: string[] };
 }
 
 export interface MockRunOptions {
@@ -53,11 +57,39 @@ export interface MockRunOptions {
   accountId?: string;
   /** "s3://bucket/key" objects the mocked account holds (aws.s3.getObjects); omitted: any object looked up exists. */
   s3Objects?: string[];
+  /**
+   * Existing buckets the account holds, by name: what reading them (fuxi:dataBucket.existingName)
+   * returns. A setting left out is absent in S3, so reading it fails as AWS's read does.
+   */
+  existingBuckets?: Record<string, ExistingBucket>;
+}
+
+/** An existing bucket's settings as the provider reads them (resource state shapes of @pulumi/aws 7). */
+export interface ExistingBucket {
+  publicAccessBlock?: Record<string, unknown>;
+  serverSideEncryption?: Record<string, unknown>;
+  versioning?: Record<string, unknown>;
+  lifecycle?: Record<string, unknown>;
+  policy?: string;
+  /** aws.s3.getBucketNotification's answer (default: no rules). */
+  notification?: Record<string, unknown>;
 }
 
 export interface MockRunResult {
   resources: MockedResource[];
   outputs: Record<string, unknown>;
+}
+
+/** An existing bucket with every setting the policy pack asks for (tests adopt it, then break one setting). */
+export function wellKeptBucket(name: string, partition = "aws-cn"): ExistingBucket {
+  const arn = `arn:${partition}:s3:::${name}`;
+  return {
+    publicAccessBlock: { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+    serverSideEncryption: { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" } }] },
+    versioning: { versioningConfiguration: { status: "Enabled" } },
+    lifecycle: { rules: [{ id: "abort", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 3 } }] },
+    policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [arn, `${arn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } }] }),
+  };
 }
 
 const REPO_ROOT = join(__dirname, "..");

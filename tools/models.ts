@@ -16,9 +16,10 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Header, Parser, type ReadEntry } from "tar";
-import { STAGE_NAMES } from "../runtime/src/cascade";
+import { MODEL_FILES, STAGE_NAMES } from "../runtime/src/contract";
+import { sha256OfFile } from "../runtime/src/sha256";
 import { externalDataFaults, FUXI_GRID, signatureFaults } from "../runtime/src/model-check";
-import { manifestMismatches, MODEL_FILES, MODELS_MANIFEST, parseModelsManifest, renderModelsManifest, sha256File, sizeOf, type ModelFile, type ModelsManifest } from "../runtime/src/model-store";
+import { manifestMismatches, MODELS_MANIFEST, parseModelsManifest, renderModelsManifest, sizeOf, type ModelFile, type ModelsManifest } from "../runtime/src/model-store";
 import { fileByteSource, OnnxFormatError, readOnnxGraph, type ByteSource, type OnnxGraphSummary } from "../runtime/src/onnx-graph";
 import { headObject, s3Uri } from "../runtime/src/s3";
 import { resumableUpload, type UploadProgress } from "./resumable-upload";
@@ -88,8 +89,8 @@ function folderSource(dir: string): ModelsSource {
       const weightsPath = join(dir, stage);
       const [onnxBytes, weightsBytes] = await Promise.all([sizeOf(onnxPath), sizeOf(weightsPath)]);
       return {
-        onnx: onnxBytes === undefined ? undefined : { bytes: onnxBytes, source: () => fileByteSource(onnxPath), sha256: () => sha256File(onnxPath) },
-        weights: weightsBytes === undefined ? undefined : { bytes: weightsBytes, sha256: () => sha256File(weightsPath) },
+        onnx: onnxBytes === undefined ? undefined : { bytes: onnxBytes, source: () => fileByteSource(onnxPath), sha256: () => sha256OfFile(onnxPath) },
+        weights: weightsBytes === undefined ? undefined : { bytes: weightsBytes, sha256: () => sha256OfFile(weightsPath) },
       };
     },
     async manifest() {

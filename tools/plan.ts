@@ -24,6 +24,8 @@ const REPO_ROOT = join(__dirname, "..");
 export const planPath = (stack: PlanStack): string => join(REPO_ROOT, "plans", `${stack}.md`);
 
 const SECRET = "[secret]";
+/** Outputs known before deployment whose values a reviewer should see (the others are names and ARNs). */
+const PLAN_SHOWN_OUTPUTS = ["steadyStateStorage"];
 
 /** Sets `[secret]` at each dotted path (paths come from the mock run's secretInputs). */
 function maskSecrets(inputs: Record<string, unknown>, paths: string[]): Record<string, unknown> {
@@ -147,6 +149,14 @@ export function renderPlan(stack: PlanStack, result: MockRunResult): string {
     "",
     `Stack outputs: ${Object.keys(result.outputs).sort().map((k) => `\`${k}\``).join(", ") || "none"}.`,
     "",
+    ...PLAN_SHOWN_OUTPUTS.filter((k) => result.outputs[k] !== undefined).flatMap((k) => [
+      `Output \`${k}\`:`,
+      "",
+      "```yaml",
+      stringify(renderValue(result.outputs[k], scrub), { lineWidth: 0 }).trimEnd(),
+      "```",
+      "",
+    ]),
     "## Resources",
     "",
   ];
@@ -162,6 +172,12 @@ export function renderPlan(stack: PlanStack, result: MockRunResult): string {
       .sort();
     if (deps.length > 0) lines.push(`- depends on: ${deps.join(", ")}`);
     if (r.provider) lines.push(`- provider: \`${scrub(r.provider.split("::").at(-2) ?? r.provider)}\``);
+    const o = r.options;
+    const safety = o ? [o.protect && "protect", o.retainOnDelete && "retainOnDelete", o.ignoreChanges.length > 0 && `ignoreChanges ${o.ignoreChanges.join(", ")}`].filter(Boolean) : [];
+    if (safety.length > 0) lines.push(`- options: ${safety.join("; ")}`);
+    const aliases = (o?.aliases ?? []).filter((a) => a.startsWith("name="));
+    if (aliases.length > 0) lines.push(`- aliases: ${aliases.map((a) => `\`${a.replace(/^name=/, "").split(" ")[0]}\``).join(", ")}`);
+    if (r.external) lines.push("- read, not managed (an existing resource)");
     const inputs = renderValue(maskSecrets(r.inputs, r.secretInputs), scrub) as Record<string, unknown>;
     if (Object.keys(inputs).length > 0) {
       if (lines.at(-1) !== "") lines.push("");

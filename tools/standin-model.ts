@@ -7,11 +7,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as protobuf from "protobufjs";
+import { CHANNEL_NAMES, STAGE_NAMES, type StageName } from "../runtime/src/contract";
 
-export const STAGES = ["short", "medium", "long"] as const;
-export type Stage = (typeof STAGES)[number];
+export const STAGES = STAGE_NAMES;
+export type Stage = StageName;
 
-export const CHANNELS = 70;
+export const CHANNELS = CHANNEL_NAMES.length;
 export const TEMB_LENGTH = 12;
 
 export interface Grid {

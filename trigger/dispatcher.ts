@@ -7,12 +7,12 @@
 import { admit, type AdmissionCache } from "./admission";
 import type { TriggerConfig } from "./env";
 import { describeError, isAlreadyExistsError, isTransientAwsError } from "./errors";
-import { classifyRecord, matchMarkerKey, type Marker } from "./event";
-import { transformJobName } from "./job-name";
+import { failedKey as failedKeyIn, inputFolderKey, matchMarkerKey, outputFolderKey, requestKey, transformJobName } from "../runtime/src/contract";
+import { classifyRecord, type Marker } from "./event";
 import type { TriggerLogger } from "./log";
 import type { DeadLetter, JobControl, MetricName, QueueControl, RunStore } from "./ports";
 import { backfillMarker, parseQueueBody, type Lane } from "./queue-message";
-import { buildCreateTransformJobInput, buildForecastRequest, eventIdentity, failedMarkerKey, requestKey, runFolderKey, s3Uri } from "./request";
+import { buildCreateTransformJobInput, buildForecastRequest, eventIdentity, s3Uri } from "./request";
 
 /** Late inputs are looked for again this often (or less often, see `waitDelaySeconds`). */
 export const INPUT_RECHECK_SECONDS = 30;
@@ -169,7 +169,7 @@ async function dispatchRun(deps: DispatchDeps, cache: AdmissionCache, message: Q
   const maxWaitSeconds = config.maxWaitMinutes[lane] * 60;
 
   const fail = async (decision: "rejected" | "failed" | "expired", stage: FailureStage, reason: string, extra: Record<string, unknown> = {}, error?: unknown): Promise<RunOutcome> => {
-    const failedKey = failedMarkerKey(config, marker.runId);
+    const failedKey = failedKeyIn(outputFolderKey(config.outputPrefix, marker.runId));
     let written = true;
     try {
       await store.putJson(failedKey, {
@@ -213,10 +213,10 @@ async function dispatchRun(deps: DispatchDeps, cache: AdmissionCache, message: Q
   };
 
   try {
-    const reqKey = requestKey(config, jobName);
+    const reqKey = requestKey(config.requestsPrefix, jobName);
     // A request object for this name: an earlier delivery of the same upload already judged the folder.
     if (!(await store.exists(reqKey))) {
-      const folder = runFolderKey(config, marker.runId);
+      const folder = inputFolderKey(config.inputPrefix, marker.runId);
       const listing = await store.listRunFolder(folder);
       const inputAgeSeconds = (now().getTime() - Date.parse(marker.eventTime)) / 1000;
       const found = `found ${listing.ncKeys.length}`;

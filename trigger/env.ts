@@ -1,37 +1,17 @@
 // zod/mini rather than classic zod: it tree-shakes, keeping the Lambda bundle small.
 import * as z from "zod/mini";
+import {
+  BUCKET_NAME_PATTERN,
+  cascadeStepsFault,
+  COMPRESSIONS,
+  isKeyPrefix,
+  JOB_NAME_PREFIX_MAX_LENGTH,
+  JOB_NAME_PREFIX_PATTERN,
+  prefixesOverlap,
+  SAGEMAKER_NAME_PATTERN,
+  TRIGGER_ENV_NAMES,
+} from "../runtime/src/contract";
 
-/** Variables the trigger Lambda reads (docs/contract.md, "Trigger Lambda environment"). */
-export const TRIGGER_REQUIRED_ENV_NAMES = [
-  "STACK_NAME",
-  "DATA_BUCKET",
-  "INPUT_PREFIX",
-  "OUTPUT_PREFIX",
-  "REQUESTS_PREFIX",
-  "JOB_NAME_PREFIX",
-  "MODEL_NAME",
-  "CASCADE_STEPS",
-  "OUTPUT_COMPRESSION",
-  "TRANSFORM_INSTANCE_TYPE",
-  "TRANSFORM_INSTANCE_COUNT",
-  "INVOCATION_TIMEOUT_SECONDS",
-  "INVOCATION_MAX_RETRIES",
-  // The run queue (docs/trigger.md, "Run queue").
-  "OPERATIONAL_QUEUE_URL",
-  "BACKFILL_QUEUE_URL",
-  "DEAD_LETTER_QUEUE_URL",
-  "MAX_CONCURRENT_JOBS",
-  "OPERATIONAL_RESERVE",
-  "INPUT_WAIT_MINUTES",
-  "OPERATIONAL_MAX_WAIT_MINUTES",
-  "BACKFILL_MAX_WAIT_MINUTES",
-  "RETRY_SECONDS",
-  "MAX_RECEIVE_COUNT",
-  "ADMISSION_GRACE_SECONDS",
-] as const;
-export const TRIGGER_OPTIONAL_ENV_NAMES = ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE"] as const;
-export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTIONAL_ENV_NAMES] as const;
-export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
 
 export interface TriggerConfig {
   stackName: string;
@@ -42,7 +22,7 @@ export interface TriggerConfig {
   jobNamePrefix: string;
   modelName: string;
   cascadeSteps: number[];
-  outputCompression: "none" | "gzip";
+  outputCompression: "none" | "gzip" | "bitround";
   instanceType: string;
   instanceCount: number;
   invocationTimeoutSeconds: number;
@@ -64,24 +44,17 @@ export interface TriggerConfig {
   admissionGraceSeconds: number;
 }
 
-export const JOB_NAME_PREFIX_MAX_LENGTH = 40;
-
-/** SageMaker's name pattern (job and model names). */
-export const SAGEMAKER_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
-
-const QUEUE_URL_PATTERN = /^https?:\/\/[^/\s]+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/;
-
-const queueUrl = (name: string) => matching(name, QUEUE_URL_PATTERN, `${name} must be an SQS queue URL such as https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-dev-runs`);
-
-const PREFIX_PATTERN = /^$|^[^/].*\/$/;
-
 const required = (name: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `${name} is not set` : `${name} must be a string`) });
 
 const matching = (name: string, pattern: RegExp, message: string) => required(name).check(z.regex(pattern, message));
 
+const QUEUE_URL_PATTERN = /^https?:\/\/[^/\s]+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/;
+
+const queueUrl = (name: string) => matching(name, QUEUE_URL_PATTERN, `${name} must be an SQS queue URL such as https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-dev-runs`);
+
 const prefix = (name: string) =>
-  matching(name, PREFIX_PATTERN, `${name} must be empty or end with "/" (and not start with "/")`);
+  required(name).check(z.refine(isKeyPrefix, `${name} must be empty or end with "/" (and not start with "/")`));
 
 const integer = (name: string, min: number, max: number) => {
   const message = `${name} must be a whole number from ${min} to ${max}`;
@@ -91,22 +64,12 @@ const integer = (name: string, min: number, max: number) => {
   );
 };
 
-/** Rules of docs/contract.md for `cascadeSteps`; null when valid, else what is wrong. */
-export function cascadeStepsFault(steps: readonly number[]): string | null {
-  if (steps.length < 1 || steps.length > 3) return `has ${steps.length} stages, expected 1 to 3`;
-  if (steps.some((n) => !Number.isInteger(n) || n < 0)) return "must be non-negative whole numbers";
-  if (steps.slice(0, -1).some((n) => n > 20)) return "every stage but the last must be at most 20 steps";
-  const total = steps.reduce((a, b) => a + b, 0);
-  if (total < 1 || total > 100) return `sums to ${total} steps, expected 1 to 100`;
-  return null;
-}
-
 const cascadeSteps = z.pipe(
-  matching("CASCADE_STEPS", /^\d+(,\d+){0,2}$/, 'CASCADE_STEPS must be 1 to 3 comma-separated whole numbers, e.g. "20,20,20"'),
+  matching("CASCADE_STEPS", /^\d+(,\d+)*$/, 'CASCADE_STEPS must be 1 to 3 comma-separated whole numbers, e.g. "20,20,20"'),
   z.transform((text: string) => text.split(",").map(Number)).check(
     z.superRefine((steps: number[], ctx) => {
       const fault = cascadeStepsFault(steps);
-      if (fault) ctx.issues.push({ code: "custom", message: `CASCADE_STEPS ${fault}`, input: steps });
+      if (fault) ctx.issues.push({ code: "custom", message: `CASCADE_STEPS${fault.at === undefined ? "" : ` entry ${fault.at + 1}`} ${fault.fault}`, input: steps });
     }),
   ),
 );
@@ -119,7 +82,7 @@ const schema = z.object({
     ),
     DATA_BUCKET: matching(
       "DATA_BUCKET",
-      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      BUCKET_NAME_PATTERN,
       "DATA_BUCKET must be an S3 bucket name (3-63 of a-z 0-9 . -)",
     ),
     INPUT_PREFIX: prefix("INPUT_PREFIX"),
@@ -127,13 +90,13 @@ const schema = z.object({
     REQUESTS_PREFIX: prefix("REQUESTS_PREFIX"),
     JOB_NAME_PREFIX: matching(
       "JOB_NAME_PREFIX",
-      new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,${JOB_NAME_PREFIX_MAX_LENGTH - 1}}$`),
+      JOB_NAME_PREFIX_PATTERN,
       `JOB_NAME_PREFIX must be 1-${JOB_NAME_PREFIX_MAX_LENGTH} of a-z A-Z 0-9 -, starting with a letter or digit`,
     ),
     MODEL_NAME: matching("MODEL_NAME", SAGEMAKER_NAME_PATTERN, "MODEL_NAME must be a SageMaker model name"),
     CASCADE_STEPS: cascadeSteps,
-    OUTPUT_COMPRESSION: z.enum(["none", "gzip"], {
-      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : 'OUTPUT_COMPRESSION must be "none" or "gzip"'),
+    OUTPUT_COMPRESSION: z.enum(COMPRESSIONS, {
+      error: (issue) => (issue.input === undefined ? "OUTPUT_COMPRESSION is not set" : `OUTPUT_COMPRESSION must be one of ${COMPRESSIONS.map((c) => JSON.stringify(c)).join(", ")}`),
     }),
     TRANSFORM_INSTANCE_TYPE: matching(
       "TRANSFORM_INSTANCE_TYPE",
@@ -166,8 +129,8 @@ const schema = z.object({
 /** Checked apart from the schema so that it is reported together with faults in other variables. */
 function prefixOverlapFault(env: Record<string, string | undefined>): string | null {
   const [a, b] = [env.INPUT_PREFIX, env.OUTPUT_PREFIX];
-  if (a === undefined || b === undefined || !PREFIX_PATTERN.test(a) || !PREFIX_PATTERN.test(b)) return null;
-  if (!a.startsWith(b) && !b.startsWith(a)) return null;
+  if (a === undefined || b === undefined || !isKeyPrefix(a) || !isKeyPrefix(b)) return null;
+  if (!prefixesOverlap(a, b)) return null;
   return `INPUT_PREFIX "${a}" and OUTPUT_PREFIX "${b}" overlap: runtime output could trigger new jobs`;
 }
 

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { uploadDiscriminator } from "./job-name";
+import { decodeEventKey, matchMarkerKey, uploadDiscriminator } from "../runtime/src/contract";
 
 /** The parts of an S3 event notification record the trigger uses (other fields are ignored). */
 export interface S3EventRecord {
@@ -41,8 +41,6 @@ export type RecordVerdict =
   /** Looks like it was meant for us but cannot be used; logged at error. */
   | { kind: "invalid"; reason: string; key?: string };
 
-export const MARKER_NAME = "_SUCCESS";
-
 const recordShape = z.object({
   eventName: z.string(),
   eventTime: z.string(),
@@ -59,23 +57,6 @@ const recordShape = z.object({
 
 export function isTestEvent(event: unknown): event is S3TestEvent {
   return typeof event === "object" && event !== null && (event as { Event?: unknown }).Event === "s3:TestEvent";
-}
-
-/** Keys in S3 notifications are form-encoded: "+" is a space, the rest are %-escapes. */
-export function decodeEventKey(encoded: string): string {
-  return decodeURIComponent(encoded.replace(/\+/g, " "));
-}
-
-/** runId of `<inputPrefix><runId>/_SUCCESS`, or why the key is not such a marker. */
-export function matchMarkerKey(key: string, inputPrefix: string): { runId: string } | { skip: string } {
-  if (!key.startsWith(inputPrefix)) return { skip: `key is outside the input prefix "${inputPrefix}"` };
-  const rest = key.slice(inputPrefix.length);
-  const parts = rest.split("/");
-  if (parts[parts.length - 1] !== MARKER_NAME) return { skip: `key is not a ${MARKER_NAME} marker` };
-  if (parts.length === 1) return { skip: `marker at the root of the input prefix has no run folder` };
-  if (parts.length > 2) return { skip: `marker is nested deeper than <inputPrefix><runId>/${MARKER_NAME}` };
-  if (parts[0] === "") return { skip: "run folder name is empty" };
-  return { runId: parts[0] };
 }
 
 export function classifyRecord(record: unknown, dataBucket: string, inputPrefix: string): RecordVerdict {

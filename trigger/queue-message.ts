@@ -30,7 +30,8 @@ const backfillShape = z.object({
   }),
 });
 
-export const CAMPAIGN_EVENT_NAME = "fuxi:Campaign";
+import { CAMPAIGN_EVENT_NAME } from "../runtime/src/contract";
+export { CAMPAIGN_EVENT_NAME };
 
 export type ParsedBody =
   | { kind: "s3"; records: unknown[] }

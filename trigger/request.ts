@@ -2,17 +2,10 @@ import type { CreateTransformJobCommandInput } from "@aws-sdk/client-sagemaker";
 import type { TriggerConfig } from "./env";
 import type { Marker } from "./event";
 
-/** docs/contract.md, "Forecast request object (version 1)". The runtime owns and validates it; type only, erased from the bundle. */
-import type { ForecastRequest } from "../runtime/src/request";
-export type { ForecastRequest };
+import { formatS3Uri, outputFolderKey, parseForecastRequest, requestKey, transformFolderKey, type ForecastRequest } from "../runtime/src/contract";
 
 /** `s3://<bucket>/<key>` with the key as stored (not URL-encoded). */
-export const s3Uri = (bucket: string, key: string): string => `s3://${bucket}/${key}`;
-
-export const runFolderKey = (config: TriggerConfig, runId: string): string => `${config.inputPrefix}${runId}/`;
-export const runOutputKey = (config: TriggerConfig, runId: string): string => `${config.outputPrefix}${runId}/`;
-export const requestKey = (config: TriggerConfig, jobName: string): string => `${config.requestsPrefix}${jobName}.json`;
-export const failedMarkerKey = (config: TriggerConfig, runId: string): string => `${runOutputKey(config, runId)}_FAILED.json`;
+export const s3Uri = (bucket: string, key: string): string => formatS3Uri({ bucket, key });
 
 /** The upload that started the run, as recorded in the request and in `_FAILED.json`. */
 export function eventIdentity(marker: Marker): ForecastRequest["event"] {
@@ -27,6 +20,10 @@ export function eventIdentity(marker: Marker): ForecastRequest["event"] {
   };
 }
 
+/**
+ * The request for this marker and input, checked by the runtime's own parser against the stack's
+ * lanes before it is written: a request the runtime would reject is a bug here, not a job to start.
+ */
 export function buildForecastRequest(
   config: TriggerConfig,
   marker: Marker,
@@ -34,18 +31,20 @@ export function buildForecastRequest(
   inputKey: string,
   requestedAt: Date,
 ): ForecastRequest {
-  return {
+  const request: ForecastRequest = {
     version: 1,
     jobName,
     runId: marker.runId,
     input: s3Uri(marker.bucket, inputKey),
-    outputPrefix: s3Uri(marker.bucket, runOutputKey(config, marker.runId)),
+    outputPrefix: s3Uri(marker.bucket, outputFolderKey(config.outputPrefix, marker.runId)),
     cascadeSteps: [...config.cascadeSteps],
     outputFormat: "netcdf4",
     compression: config.outputCompression,
     requestedAt: requestedAt.toISOString(),
     event: eventIdentity(marker),
   };
+  parseForecastRequest(JSON.stringify(request), { bucket: config.dataBucket, inputPrefix: config.inputPrefix, outputPrefix: config.outputPrefix });
+  return request;
 }
 
 export const STACK_TAG = "fuxi:stack";
@@ -74,13 +73,13 @@ export function buildCreateTransformJobInput(
     },
     TransformInput: {
       // An S3Prefix equal to the full key of the one request object: the job gets exactly that object.
-      DataSource: { S3DataSource: { S3DataType: "S3Prefix", S3Uri: s3Uri(bucket, requestKey(config, jobName)) } },
+      DataSource: { S3DataSource: { S3DataType: "S3Prefix", S3Uri: s3Uri(bucket, requestKey(config.requestsPrefix, jobName)) } },
       ContentType: "application/json",
       CompressionType: "None",
       SplitType: "None",
     },
     TransformOutput: {
-      S3OutputPath: s3Uri(bucket, `${runOutputKey(config, runId)}_transform/`),
+      S3OutputPath: s3Uri(bucket, transformFolderKey(outputFolderKey(config.outputPrefix, runId))),
       Accept: "application/json",
       AssembleWith: "None",
     },

@@ -1,4 +1,5 @@
 import { HeadObjectCommand, PutObjectCommand, S3Client, paginateListObjectsV2 } from "@aws-sdk/client-s3";
+import { isInputFileName } from "../runtime/src/contract";
 
 export interface RunFolderListing {
   /** Keys of the `.nc` objects directly in the folder (case-insensitive suffix), in listing order. */
@@ -15,8 +16,7 @@ export async function listRunFolder(s3: S3Client, bucket: string, folderKey: str
     for (const object of page.Contents ?? []) {
       if (object.Key === undefined) continue;
       objectCount += 1;
-      const name = object.Key.slice(folderKey.length);
-      if (!name.includes("/") && name.toLowerCase().endsWith(".nc")) ncKeys.push(object.Key);
+      if (isInputFileName(object.Key.slice(folderKey.length))) ncKeys.push(object.Key);
     }
   }
   return { ncKeys, objectCount };

@@ -118,3 +118,54 @@ export function conditionValues(st: Statement, key: string): { operator: string;
   }
   return found;
 }
+
+/** Any wildcard in an action name: `*`, `s3:*`, and partial ones such as `s3:Get*` or `sagemaker:*Transform*`. */
+export function hasActionWildcard(action: string): boolean {
+  return /[*?]/.test(action);
+}
+
+/**
+ * Resource patterns that cover every resource of a kind rather than named ones:
+ * `*`; an ARN with a wildcard in its partition, service, region or account; an
+ * S3 ARN whose bucket name holds a wildcard (`arn:aws-cn:s3:::*`, `arn:aws:s3:::*\/*`);
+ * any other ARN whose resource part (after a `type/` or `type:` head such as
+ * `transform-job/`) starts with a wildcard (`transform-job/*`, `function:*`, a bare `*`).
+ * `bucket/input/*` and `transform-job/fuxi-dev-*` name their resources and pass.
+ */
+export function isBroadResource(resource: string): boolean {
+  if (/^[*?]+$/.test(resource)) return true;
+  const m = /^arn:([^:]*):([^:]*):([^:]*):([^:]*):(.*)$/.exec(resource);
+  if (!m) return /[*?]/.test(resource);
+  const [, partition, service, region, account, rest] = m;
+  if ([partition, service, region, account].some((s) => /[*?]/.test(s))) return true;
+  if (service === "s3") return /[*?]/.test(rest.split("/")[0]);
+  const name = rest.replace(/^[a-z][a-z0-9-]*[/:](?=.)/i, "");
+  return name === "" || /^[*?]/.test(name);
+}
+
+/** Conditions that tie an otherwise public grant to one account, organisation, source or endpoint. */
+const RESTRICTING_CONDITION_KEYS = ["aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:principalorgid", "aws:principalaccount", "aws:principalarn", "aws:sourcevpce", "aws:sourcevpc"];
+
+/** `"*"`, `{AWS: "*"}` or an AWS list holding `*`: every principal in every account. */
+export function isEveryonePrincipal(principal: unknown): boolean {
+  if (principal === "*") return true;
+  if (typeof principal !== "object" || principal === null) return false;
+  return asArray((principal as Record<string, unknown>).AWS as unknown).some((p) => p === "*");
+}
+
+/** An Allow statement of a resource policy that lets anyone in, with no condition narrowing who. */
+export function isPublicAllow(st: Statement): boolean {
+  if (st.effect !== "Allow" || !isEveryonePrincipal(st.principal)) return false;
+  const keys = Object.values(st.conditions).flatMap((block) => Object.keys(block).map((k) => k.toLowerCase()));
+  return !keys.some((k) => RESTRICTING_CONDITION_KEYS.includes(k));
+}
+
+/** A Deny of every action of `service` (or of `extraActions`) to everyone when aws:SecureTransport is false. */
+export function isTlsOnlyDeny(st: Statement, service: string, extraActions: string[] = []): boolean {
+  if (st.effect !== "Deny" || !isEveryonePrincipal(st.principal)) return false;
+  const accepted = ["*", `${service}:*`, ...extraActions].map((a) => a.toLowerCase());
+  if (!st.actions.some((a) => accepted.includes(a.toLowerCase()))) return false;
+  return conditionValues(st, "aws:SecureTransport").some(
+    (c) => c.operator === "Bool" && c.values.length > 0 && c.values.every((v) => v.toLowerCase() === "false"),
+  );
+}

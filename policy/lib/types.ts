@@ -27,4 +27,8 @@ export const T = {
   sqsQueue: "aws:sqs/queue:Queue",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   sagemakerModel: "aws:sagemaker/model:Model",
+  sqsQueuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
+  snsTopic: "aws:sns/topic:Topic",
+  snsTopicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+  kmsKey: "aws:kms/key:Key",
 } as const;

@@ -2,7 +2,9 @@ import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy 
 import {
   actionPatternMatches,
   conditionValues,
-  isServiceWideWildcard,
+  hasActionWildcard,
+  isBroadResource,
+  isEveryonePrincipal,
   parsePolicyDocument,
   PolicyDocumentError,
   statementLabel,
@@ -63,30 +65,42 @@ function eachAllow(docs: Document[], visit: (st: Statement, at: string) => void)
 
 export const iamNoWildcardActions: ResourceValidationPolicy = {
   name: "iam-no-wildcard-actions",
-  description: 'IAM identity policies allow no "*" or "service:*" actions, and no NotAction (which allows everything else).',
+  description:
+    'IAM identity policies allow no wildcard actions ("*", "s3:*", or partial ones such as "s3:Get*" and "sagemaker:*Transform*"), and no NotAction (which allows everything else).',
   enforcementLevel: "mandatory",
   severity: "high",
-  remediationSteps: "List the actions the workload calls, e.g. s3:GetObject and s3:PutObject instead of s3:*.",
+  remediationSteps: "List the actions the workload calls, e.g. s3:GetObject and s3:PutObject instead of s3:Get* or s3:*.",
   validateResource: (args, report) =>
     eachAllow(identityDocuments(args, report), (st, at) => {
-      const wild = st.actions.filter(isServiceWideWildcard);
+      const wild = st.actions.filter(hasActionWildcard);
       if (wild.length > 0) report(`${at} allows ${wild.map((a) => JSON.stringify(a)).join(", ")}; list the actions instead`);
       if (st.notActions.length > 0) report(`${at} uses NotAction with Allow, which allows every other action`);
     }),
 };
 
 export interface WildcardResourceConfig {
+  /** Extra exact action names accepted on a broad resource, on top of RESOURCE_WILDCARD_ALLOWLIST. */
   allowedActions: string[];
 }
-/** Actions that do not support resource-level permissions and that this project's roles need. */
-export const WILDCARD_RESOURCE_DEFAULTS: WildcardResourceConfig = {
-  // sagemaker:ListTransformJobs: the dispatcher counts this stack's InProgress jobs (no resource type in IAM).
-  allowedActions: ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "sts:GetCallerIdentity", "sagemaker:ListTransformJobs"],
+
+/**
+ * Actions that have no resource-level permissions (the Service Authorization
+ * Reference lists no resource type for them), so AWS only accepts Resource "*".
+ * Each entry says why the project needs it; nothing else may use a broad resource.
+ */
+export const RESOURCE_WILDCARD_ALLOWLIST: Readonly<Record<string, string>> = {
+  "ecr:GetAuthorizationToken": "registry login of the SageMaker execution role; no resource type",
+  "cloudwatch:PutMetricData": "transform job metrics; no resource type (scoped by a cloudwatch:namespace condition)",
+  "sts:GetCallerIdentity": "identity check; no resource type and grants nothing",
+  "sagemaker:ListTransformJobs": "admission control of the dispatcher counts running jobs; List* calls have no resource type",
 };
+
+export const WILDCARD_RESOURCE_DEFAULTS: WildcardResourceConfig = { allowedActions: [] };
 
 export const iamWildcardResourceAllowlist: ResourceValidationPolicy = {
   name: "iam-wildcard-resource-allowlist",
-  description: 'IAM identity policies use Resource "*" only for actions on an allowlist (actions without resource-level permissions), and no NotResource.',
+  description:
+    'IAM identity policies grant a broad resource ("*", an ARN with a wildcard account/region/partition, arn:<partition>:s3:::*, type/*) only for actions without resource-level permissions on the reasoned allow-list, and use no NotResource.',
   enforcementLevel: "mandatory",
   severity: "high",
   configSchema: {
@@ -95,22 +109,67 @@ export const iamWildcardResourceAllowlist: ResourceValidationPolicy = {
         type: "array",
         items: { type: "string", pattern: "^[A-Za-z0-9-]+:[A-Za-z0-9]+$" },
         default: WILDCARD_RESOURCE_DEFAULTS.allowedActions,
-        description: 'Exact action names (no wildcards) that may be granted on Resource "*".',
+        description: 'Extra exact action names (no wildcards) that may be granted on a broad resource, on top of the built-in allow-list.',
       },
     },
   },
-  remediationSteps: "Scope the statement to the ARNs it needs, or move an action that supports no resource-level permissions to its own statement and add it to allowedActions.",
+  remediationSteps:
+    "Scope the statement to the ARNs it needs (a named bucket and key prefix, a named job prefix), or move an action without resource-level permissions to its own statement; extend allowedActions only for such actions.",
   validateResource: (args, report) => {
     const { allowedActions } = { ...WILDCARD_RESOURCE_DEFAULTS, ...args.getConfig<Partial<WildcardResourceConfig>>() };
-    const allowed = new Set(allowedActions.map((a) => a.toLowerCase()));
+    const allowed = new Set([...Object.keys(RESOURCE_WILDCARD_ALLOWLIST), ...allowedActions].map((a) => a.toLowerCase()));
     eachAllow(identityDocuments(args, report), (st, at) => {
       if (st.notResources.length > 0) report(`${at} uses NotResource with Allow, which allows every other resource`);
-      if (!st.resources.includes("*")) return;
+      const broad = st.resources.filter(isBroadResource);
+      if (broad.length === 0) return;
       const outside = st.actions.filter((a) => !allowed.has(a.toLowerCase()));
       if (outside.length > 0) {
-        report(`${at} grants ${outside.map((a) => JSON.stringify(a)).join(", ")} on Resource "*"; allowed there: ${[...allowedActions].join(", ") || "none"}`);
+        report(
+          `${at} grants ${outside.map((a) => JSON.stringify(a)).join(", ")} on ${broad.map((r) => JSON.stringify(r)).join(", ")}, which names no resource; ` +
+            `only actions without resource-level permissions may (${[...allowed].join(", ")})`,
+        );
       }
     });
+  },
+};
+
+/** Object writes and deletes: on `bucket/*` they can overwrite or remove anything, including run inputs (which re-triggers runs). */
+const S3_OBJECT_WRITES = ["s3:putobject", "s3:putobjectacl", "s3:putobjecttagging", "s3:deleteobject", "s3:deleteobjectversion", "s3:abortmultipartupload", "s3:restoreobject", "s3:putobjectretention", "s3:putobjectlegalhold"];
+
+export const iamS3WritesScoped: ResourceValidationPolicy = {
+  name: "iam-s3-writes-scoped",
+  description: "IAM identity policies allow S3 object writes and deletes only under named key prefixes (bucket/prefix/...), never on a whole bucket (bucket/*).",
+  enforcementLevel: "mandatory",
+  severity: "high",
+  remediationSteps: "Grant s3:PutObject on the prefixes the code writes, e.g. arn:aws-cn:s3:::bucket/requests/* and arn:aws-cn:s3:::bucket/output/*/_FAILED.json.",
+  validateResource: (args, report) =>
+    eachAllow(identityDocuments(args, report), (st, at) => {
+      const writes = st.actions.filter((a) => S3_OBJECT_WRITES.some((w) => actionPatternMatches(a, w)));
+      if (writes.length === 0) return;
+      const whole = st.resources.filter((r) => /^arn:[^:]*:s3:::[^/]+\/[*?]/.test(r));
+      if (whole.length > 0) report(`${at} allows ${writes.map((a) => JSON.stringify(a)).join(", ")} on ${whole.map((r) => JSON.stringify(r)).join(", ")}, every object of the bucket; name the key prefixes instead`);
+    }),
+};
+
+export const iamTrustPolicyNotPublic: ResourceValidationPolicy = {
+  name: "iam-trust-policy-not-public",
+  description: 'IAM role trust policies name who may assume the role: no Principal "*" or {"AWS": "*"} in an Allow statement.',
+  enforcementLevel: "mandatory",
+  severity: "critical",
+  remediationSteps: 'Trust the service that runs the workload, e.g. {"Service": "lambda.amazonaws.com"}, or named accounts and roles.',
+  validateResource: (args, report) => {
+    if (args.type !== T.iamRole) return args.notApplicable("not an IAM role");
+    const where = `${args.type} "${args.name}" assumeRolePolicy`;
+    let statements: Statement[];
+    try {
+      statements = parsePolicyDocument(args.props.assumeRolePolicy, where);
+    } catch (e) {
+      if (!(e instanceof PolicyDocumentError)) throw e;
+      return report(e.message);
+    }
+    for (const [i, st] of statements.entries()) {
+      if (st.effect === "Allow" && isEveryonePrincipal(st.principal)) report(`${where} ${statementLabel(st, i)} lets every AWS principal assume the role (${JSON.stringify(st.principal)})`);
+    }
   },
 };
 
@@ -133,15 +192,15 @@ export const iamPassRoleRequiresService: ResourceValidationPolicy = {
 };
 
 /** AWS managed policies live under account "aws" in every partition (arn:aws:, arn:aws-cn:, arn:aws-us-gov:). */
-const BROAD_MANAGED_POLICY = /^arn:[a-z-]+:iam::aws:policy\/(?:.+\/)?(?:[^/]*FullAccess[^/]*|AdministratorAccess[^/]*)$/;
+const BROAD_MANAGED_POLICY = /^arn:[a-z-]+:iam::aws:policy\/(?:.+\/)?(?:[^/]*FullAccess[^/]*|AdministratorAccess[^/]*|PowerUserAccess)$/;
 
 export function isBroadManagedPolicyArn(arn: string): boolean {
   return BROAD_MANAGED_POLICY.test(arn);
 }
 
 export const iamNoManagedFullAccess: ResourceValidationPolicy = {
-  name: "iam-no-aws-managed-full-access",
-  description: "No AWS managed *FullAccess or AdministratorAccess policy is attached, in any partition.",
+  name: "iam-no-broad-managed-policy",
+  description: "No AWS managed *FullAccess, AdministratorAccess or PowerUserAccess policy is attached to any role, user or group, in any partition.",
   enforcementLevel: "mandatory",
   severity: "critical",
   remediationSteps: "Replace the managed policy with an inline or customer managed policy that lists the actions and resources the workload needs.",
@@ -176,4 +235,6 @@ export const iamPolicies: ResourceValidationPolicy[] = [
   iamWildcardResourceAllowlist,
   iamPassRoleRequiresService,
   iamNoManagedFullAccess,
+  iamS3WritesScoped,
+  iamTrustPolicyNotPublic,
 ];

@@ -113,23 +113,42 @@ function logGroupsOf(fn: PolicyResource, groups: PolicyResource[]): PolicyResour
 
 export const lambdaLogRetention: StackValidationPolicy = {
   name: "lambda-log-retention",
-  description: "Every Lambda function's log group is managed by the stack with a retention period, so logs do not pile up forever.",
+  description: "Every Lambda function's log group is managed by the stack (so log-group-retention applies to it and logs do not pile up forever).",
   enforcementLevel: "mandatory",
   severity: "low",
   remediationSteps: "Create an aws.cloudwatch.LogGroup with retentionInDays and point the function's loggingConfig.logGroup at it.",
   validateStack: (args, report) => {
     const groups = ofType(args.resources, T.logGroup);
     for (const fn of ofType(args.resources, T.lambdaFunction)) {
-      const mine = logGroupsOf(fn, groups);
-      if (mine.length === 0) {
+      if (logGroupsOf(fn, groups).length === 0) {
         report(`${label(fn)} has no log group in this stack (set loggingConfig.logGroup to a LogGroup with retentionInDays)`, fn.urn);
-        continue;
-      }
-      for (const g of mine) {
-        const days = g.props.retentionInDays;
-        if (!Number.isInteger(days) || days <= 0) report(`${label(g)}, the log group of ${label(fn)}, sets no retentionInDays (logs never expire)`, g.urn);
       }
     }
+  },
+};
+
+export interface LogRetentionConfig {
+  minRetentionDays: number;
+}
+export const LOG_RETENTION_DEFAULTS: LogRetentionConfig = { minRetentionDays: 1 };
+
+export const logGroupRetention: ResourceValidationPolicy = {
+  name: "log-group-retention",
+  description: "CloudWatch log groups set retentionInDays, at least minRetentionDays (the prod workflow asks for 365).",
+  enforcementLevel: "mandatory",
+  severity: "low",
+  configSchema: {
+    properties: {
+      minRetentionDays: { type: "integer", minimum: 1, default: LOG_RETENTION_DEFAULTS.minRetentionDays, description: "Shortest accepted retentionInDays." },
+    },
+  },
+  remediationSteps: "Set retentionInDays (fuxi:lambda.logRetentionDays) to a value CloudWatch accepts that is at least minRetentionDays.",
+  validateResource: (args, report) => {
+    if (args.type !== T.logGroup) return args.notApplicable("not a log group");
+    const { minRetentionDays } = { ...LOG_RETENTION_DEFAULTS, ...args.getConfig<Partial<LogRetentionConfig>>() };
+    const days = args.props.retentionInDays;
+    if (!Number.isInteger(days) || days <= 0) report(`${label(args)} sets no retentionInDays (logs never expire)`);
+    else if (days < minRetentionDays) report(`${label(args)} keeps logs ${days} days; at least ${minRetentionDays} required`);
   },
 };
 
@@ -161,4 +180,4 @@ export const lambdaS3PermissionScoped: ResourceValidationPolicy = {
   }),
 };
 
-export const lambdaPolicies = [lambdaSupportedRuntime, lambdaReservedConcurrency, lambdaFailureDestination, lambdaLogRetention, lambdaS3PermissionScoped];
+export const lambdaPolicies = [lambdaSupportedRuntime, lambdaReservedConcurrency, lambdaFailureDestination, lambdaLogRetention, logGroupRetention, lambdaS3PermissionScoped];

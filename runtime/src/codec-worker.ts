@@ -1,14 +1,19 @@
 // Worker thread for NetCDF decoding and encoding: h5wasm is synchronous WASM and a full-grid
 // file takes seconds, which must never block the main thread (SageMaker pings time out after 2 s).
 // Files are local paths in the scratch directory (h5wasm's Node build reads and writes real files).
+import { EncodePool } from "./encode-pool";
 import { serveRpc } from "./worker-rpc";
 import { readFuxiInputFile, readForecastStepFile, writeForecastStepFile, type ForecastStep } from "./netcdf";
+import { sha256OfFile } from "./sha256";
 
 function buffersOf(...arrays: ArrayBufferView[]): ArrayBuffer[] {
   const unique = new Set<ArrayBuffer>();
   for (const array of arrays) unique.add(array.buffer as ArrayBuffer);
   return [...unique];
 }
+
+/** Started with the first compressed step; its threads end with this worker. */
+let pool: EncodePool | undefined;
 
 serveRpc({
   async readInput(args: { path: string; file: string; expected: { lat: number; lon: number } }) {
@@ -21,10 +26,15 @@ serveRpc({
     return { result: step, transfer: buffersOf(step.data, step.lat, step.lon) };
   },
 
-  /** Writes one step to `path`, reading its data (shared memory) in place. */
-  async writeStep(args: { step: ForecastStep; path: string }) {
+  /**
+   * Writes one step to `path`, reading its data (shared memory) in place (compressed chunks come from
+   * the pool), and hashes the file (here, off the main thread).
+   */
+  async writeStep(args: { step: ForecastStep; path: string; encodeThreads: number }) {
     const started = performance.now();
-    await writeForecastStepFile(args.step, args.path);
-    return { result: { ms: performance.now() - started } };
+    if (args.step.compression !== "none") pool ??= new EncodePool(args.encodeThreads);
+    const bytes = await writeForecastStepFile(args.step, args.path, pool?.encodeFields);
+    const sha256 = await sha256OfFile(args.path);
+    return { result: { ms: performance.now() - started, bytes, sha256 } };
   },
 });

@@ -5,6 +5,9 @@ import type { FuxiInput, ForecastStep } from "./netcdf";
 export class Codec {
   private readonly worker = new RpcWorker("codec-worker");
 
+  /** `encodeThreads`: worker threads that compress gzip/bitround steps (started on the first such step). */
+  constructor(private readonly encodeThreads = 1) {}
+
   /** Decodes and validates the FuXi input file at `path`; `file` names it in errors. */
   readInput(path: string, file: string, expected: { lat: number; lon: number }): Promise<FuxiInput> {
     return this.worker.call("readInput", { path, file, expected });
@@ -15,15 +18,15 @@ export class Codec {
   }
 
   /**
-   * Writes a step file; `ms` is the time in the worker. `step.data` must be shared memory (the
+   * Writes a step file and returns its SHA-256 (hex); `ms` is the time in the worker (write + hash). `step.data` must be shared memory (the
    * inference worker's frames): the worker reads it in place. lat/lon are small and copied.
    */
-  writeStep(step: ForecastStep, path: string): Promise<{ ms: number }> {
+  writeStep(step: ForecastStep, path: string): Promise<{ ms: number; bytes: number; sha256: string }> {
     if (!(step.data.buffer instanceof SharedArrayBuffer)) throw new Error("internal: writeStep needs a frame in shared memory");
-    return this.worker.call("writeStep", { step, path });
+    return this.worker.call("writeStep", { step, path, encodeThreads: this.encodeThreads });
   }
 
-  /** Ends the worker and frees its WASM heap. */
+  /** Ends the worker (and its encode threads) and frees its WASM heap. */
   close(): Promise<void> {
     return this.worker.terminate();
   }

@@ -1,10 +1,14 @@
 // Runtime settings from the environment (docs/contract.md, "Runtime environment").
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
+import { bitsPerChannel, parseBitroundBits } from "./bitround-bits";
 import { join } from "node:path";
+import { BUCKET_NAME_PATTERN, isKeyPrefix, parseS3Uri, prefixesOverlap, RUNTIME_ENV, type RequestLanes } from "./contract";
 
 export type Provider = "cuda" | "cpu";
 
 export interface RuntimeConfig {
+  /** The stack's bucket and prefixes: requests outside them are rejected. */
+  lanes: RequestLanes;
   modelDir: string;
   modelS3Uri: string | undefined;
   modelCacheDir: string;
@@ -14,8 +18,15 @@ export interface RuntimeConfig {
   keepAllStages: boolean;
   intraOpThreads: number | undefined;
   stepsInFlight: number;
+  /** Threads compressing gzip/bitround steps (default: every core but the one feeding the GPU, at least 2). */
+  encodeThreads: number;
+  /** Mantissa bits kept per channel with `compression: "bitround"`. */
+  bitroundBits: number[];
   logLevel: string;
   port: number;
+  /** FUXI_INSTANCE_TYPE / FUXI_INSTANCE_COUNT: recorded in the manifest's usage (null when unset). */
+  instanceType: string | null;
+  instanceCount: number | null;
 }
 
 export class ConfigError extends Error {
@@ -44,36 +55,75 @@ function integer(env: Env, name: string, min: number, max: number): number | und
   return value;
 }
 
+function lanes(env: Env): RequestLanes {
+  const required = (name: string) => {
+    const value = env[name];
+    if (value === undefined) throw new ConfigError(name, "is not set; the runtime only serves requests inside the stack's data bucket and prefixes");
+    return value.trim();
+  };
+  const bucket = required(RUNTIME_ENV.dataBucket);
+  if (!BUCKET_NAME_PATTERN.test(bucket)) throw new ConfigError(RUNTIME_ENV.dataBucket, `must be an S3 bucket name, got ${JSON.stringify(bucket)}`);
+  const prefix = (name: string) => {
+    const value = required(name);
+    if (!isKeyPrefix(value)) throw new ConfigError(name, `must be empty or end in "/" (and not start with "/"), got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const inputPrefix = prefix(RUNTIME_ENV.inputPrefix);
+  const outputPrefix = prefix(RUNTIME_ENV.outputPrefix);
+  if (prefixesOverlap(inputPrefix, outputPrefix)) {
+    throw new ConfigError(RUNTIME_ENV.outputPrefix, `${JSON.stringify(outputPrefix)} overlaps ${RUNTIME_ENV.inputPrefix} ${JSON.stringify(inputPrefix)}: output would land where inputs start runs`);
+  }
+  return { bucket, inputPrefix, outputPrefix };
+}
+
 /** Reads and validates the runtime environment; throws ConfigError naming the variable. */
 export function readConfig(env: Env): RuntimeConfig {
-  const providerNames = (env.FUXI_PROVIDERS ?? "cuda").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
-  if (providerNames.length === 0) throw new ConfigError("FUXI_PROVIDERS", "lists no execution provider");
+  const lanesOfStack = lanes(env);
+  const providerNames = (env[RUNTIME_ENV.providers] ?? "cuda").split(",").map((p) => p.trim().toLowerCase()).filter(Boolean);
+  if (providerNames.length === 0) throw new ConfigError(RUNTIME_ENV.providers, "lists no execution provider");
   const providers: Provider[] = [];
   for (const name of providerNames) {
-    if (name !== "cuda" && name !== "cpu") throw new ConfigError("FUXI_PROVIDERS", `unknown execution provider ${JSON.stringify(name)} (use cuda, cpu)`);
-    if (providers.includes(name)) throw new ConfigError("FUXI_PROVIDERS", `lists ${name} twice`);
+    if (name !== "cuda" && name !== "cpu") throw new ConfigError(RUNTIME_ENV.providers, `unknown execution provider ${JSON.stringify(name)} (use cuda, cpu)`);
+    if (providers.includes(name)) throw new ConfigError(RUNTIME_ENV.providers, `lists ${name} twice`);
     providers.push(name);
   }
-  if (providers.includes("cpu") && !flag(env, "FUXI_ALLOW_CPU")) {
+  if (providers.includes("cpu") && !flag(env, RUNTIME_ENV.allowCpu)) {
     throw new ConfigError(
-      "FUXI_PROVIDERS",
+      RUNTIME_ENV.providers,
       "includes cpu but FUXI_ALLOW_CPU is not true; a production run must not fall back to CPU silently (set FUXI_ALLOW_CPU=true to allow it)",
     );
   }
-  const modelS3Uri = env.FUXI_MODEL_S3_URI?.trim() || undefined;
-  if (modelS3Uri !== undefined && !/^s3:\/\/[^/]+\/(.*\/)?$/.test(modelS3Uri)) {
-    throw new ConfigError("FUXI_MODEL_S3_URI", `must look like s3://bucket/prefix/ (ending in /), got ${JSON.stringify(modelS3Uri)}`);
+  const modelS3Uri = env[RUNTIME_ENV.modelS3Uri]?.trim() || undefined;
+  if (modelS3Uri !== undefined && !(parseS3Uri(modelS3Uri) && modelS3Uri.endsWith("/"))) {
+    throw new ConfigError(RUNTIME_ENV.modelS3Uri, `must look like s3://bucket/prefix/ (ending in /), got ${JSON.stringify(modelS3Uri)}`);
+  }
+  const instanceType = env[RUNTIME_ENV.instanceType]?.trim() || null;
+  if (instanceType !== null && !/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
+    throw new ConfigError(RUNTIME_ENV.instanceType, `must look like ml.<family>.<size>, got ${JSON.stringify(env[RUNTIME_ENV.instanceType])}`);
   }
   return {
-    modelDir: env.FUXI_MODEL_DIR?.trim() || "/opt/ml/model",
+    lanes: lanesOfStack,
+    modelDir: env[RUNTIME_ENV.modelDir]?.trim() || "/opt/ml/model",
     modelS3Uri,
-    modelCacheDir: env.FUXI_MODEL_CACHE_DIR?.trim() || "/tmp/fuxi-model",
-    scratchDir: env.FUXI_SCRATCH_DIR?.trim() || join(tmpdir(), "fuxi-scratch"),
+    modelCacheDir: env[RUNTIME_ENV.modelCacheDir]?.trim() || "/tmp/fuxi-model",
+    scratchDir: env[RUNTIME_ENV.scratchDir]?.trim() || join(tmpdir(), "fuxi-scratch"),
     providers,
-    keepAllStages: flag(env, "FUXI_KEEP_ALL_STAGES"),
-    intraOpThreads: integer(env, "FUXI_INTRA_OP_THREADS", 1, 1024),
-    stepsInFlight: integer(env, "FUXI_STEPS_IN_FLIGHT", 1, 8) ?? 2,
-    logLevel: env.LOG_LEVEL?.trim() || "info",
-    port: integer(env, "SAGEMAKER_BIND_TO_PORT", 1, 65535) ?? 8080,
+    keepAllStages: flag(env, RUNTIME_ENV.keepAllStages),
+    intraOpThreads: integer(env, RUNTIME_ENV.intraOpThreads, 1, 1024),
+    stepsInFlight: integer(env, RUNTIME_ENV.stepsInFlight, 1, 8) ?? 2,
+    encodeThreads: integer(env, RUNTIME_ENV.encodeThreads, 1, 64) ?? Math.max(2, availableParallelism() - 1),
+    bitroundBits: bitroundBitsOf(env),
+    logLevel: env[RUNTIME_ENV.logLevel]?.trim() || "info",
+    port: integer(env, RUNTIME_ENV.port, 1, 65535) ?? 8080,
+    instanceType,
+    instanceCount: integer(env, RUNTIME_ENV.instanceCount, 1, 100) ?? null,
   };
+}
+
+function bitroundBitsOf(env: Env): number[] {
+  try {
+    return bitsPerChannel(parseBitroundBits(env[RUNTIME_ENV.bitroundBits]));
+  } catch (error) {
+    throw new ConfigError(RUNTIME_ENV.bitroundBits, (error as Error).message);
+  }
 }

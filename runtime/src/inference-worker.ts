@@ -5,8 +5,9 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { collectGarbage } from "./collect-garbage";
 import { FRAME_BUSY, FRAME_FREE } from "./frame-states";
+import { checkOnnxHeader } from "./onnx-header";
 import { serveRpc } from "./worker-rpc";
-import { STAGE_NAMES } from "./cascade";
+import { STAGE_NAMES } from "./contract";
 import type { Provider } from "./config";
 
 export interface InferenceInit {
@@ -25,9 +26,11 @@ export interface StageIo {
 
 export interface InferenceReady {
   grid: { lat: number; lon: number };
+  /** The stages loaded so far (the first one at start-up; the others when a run reaches them). */
   stages: StageIo[];
   /** Shared with the main thread: frameStates[i] is FRAME_BUSY from step() until the caller frees frame i. */
   frameStates: Int32Array;
+  sessionCreations: number;
 }
 
 export interface StepArgs {
@@ -41,6 +44,8 @@ export interface StepResult {
   frameIndex: number;
   runMs: number;
   loadMs: number;
+  /** Sessions created by this worker so far (one per stage per run, unless FUXI_KEEP_ALL_STAGES keeps them). */
+  sessionCreations: number;
 }
 
 /** More frames than FUXI_STEPS_IN_FLIGHT (at most 8) can ever hold at once. */
@@ -49,7 +54,8 @@ const CHANNELS = 70;
 
 let settings: InferenceInit | undefined;
 let grid = { lat: 0, lon: 0 };
-let stageIo: StageIo[] = [];
+const stageIo: Array<StageIo | undefined> = [];
+let sessionCreations = 0;
 const sessions = new Map<number, ort.InferenceSession>();
 let window: Float32Array | undefined;
 
@@ -89,11 +95,25 @@ function modelPath(stage: number): string {
 
 async function openSession(stage: number): Promise<ort.InferenceSession> {
   const path = modelPath(stage);
+  let session: ort.InferenceSession;
   try {
-    return await ort.InferenceSession.create(path, sessionOptions(settings!));
+    session = await ort.InferenceSession.create(path, sessionOptions(settings!));
   } catch (error) {
     throw new Error(`cannot load model ${path} (with its weights file ${STAGE_NAMES[stage]}): ${(error as Error).message}`);
   }
+  sessionCreations++;
+  try {
+    const { io, grid: stageGrid } = describe(stage, session);
+    if (grid.lat === 0) grid = stageGrid;
+    else if (stageGrid.lat !== grid.lat || stageGrid.lon !== grid.lon) {
+      throw new Error(`model ${path} expects a ${stageGrid.lat}x${stageGrid.lon} grid but ${STAGE_NAMES[0]}.onnx expects ${grid.lat}x${grid.lon}`);
+    }
+    stageIo[stage] = io;
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+  return session;
 }
 
 /** Reads the input/output names from the session and checks FuXi's shapes. */
@@ -143,23 +163,18 @@ async function runStage(session: ort.InferenceSession, io: StageIo, input: Float
 }
 
 serveRpc({
-  /** Loads every stage once (so /ping is healthy only when all three load), keeps the first resident. */
+  /**
+   * Checks every stage's .onnx without its weights, then loads the first stage only: /ping is healthy
+   * without throw-away loads, and each later stage is created once, when the run reaches it (a stage
+   * that fails then fails the run, naming its file). With FUXI_KEEP_ALL_STAGES all three are loaded
+   * here and stay resident. (No prefetch of the next stage during a run: onnxruntime-node 1.30 builds
+   * a session synchronously on the calling thread, so on this thread it could not overlap a step.)
+   */
   async init(init: InferenceInit) {
     settings = init;
-    const described: StageIo[] = [];
-    for (let stage = 0; stage < STAGE_NAMES.length; stage++) {
-      const session = await openSession(stage);
-      const { io, grid: stageGrid } = describe(stage, session);
-      if (stage === 0) grid = stageGrid;
-      else if (stageGrid.lat !== grid.lat || stageGrid.lon !== grid.lon) {
-        throw new Error(`model ${modelPath(stage)} expects a ${stageGrid.lat}x${stageGrid.lon} grid but short.onnx expects ${grid.lat}x${grid.lon}`);
-      }
-      described.push(io);
-      if (stage === 0 || init.keepAllStages) sessions.set(stage, session);
-      else await session.release();
-    }
-    stageIo = described;
-    return { result: { grid, stages: stageIo, frameStates } satisfies InferenceReady };
+    for (let stage = 0; stage < STAGE_NAMES.length; stage++) checkOnnxHeader(modelPath(stage));
+    for (let stage = 0; stage < (init.keepAllStages ? STAGE_NAMES.length : 1); stage++) sessions.set(stage, await openSession(stage));
+    return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), frameStates, sessionCreations } satisfies InferenceReady };
   },
 
   /** Starts a run: sets the window [2, 70, lat, lon] the next step reads. */
@@ -173,7 +188,7 @@ serveRpc({
   async step(args: StepArgs) {
     if (!window) throw new Error("step called before setWindow");
     const { session, loadMs } = await useStage(args.stage);
-    const io = stageIo[args.stage];
+    const io = stageIo[args.stage]!;
     const started = performance.now();
     const out = await runStage(session, io, window, args.temb);
     const runMs = performance.now() - started;
@@ -187,7 +202,7 @@ serveRpc({
     collectGarbage(); // the previous window
     const frameIndex = claimFrame(frameSize);
     frames[frameIndex].set(window.subarray(frameSize));
-    return { result: { frame: frames[frameIndex], frameIndex, runMs, loadMs } satisfies StepResult };
+    return { result: { frame: frames[frameIndex], frameIndex, runMs, loadMs, sessionCreations } satisfies StepResult };
   },
 
   /** Ends a run (the caller has freed or abandoned every frame): drops the window and the frames. */

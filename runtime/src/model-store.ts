@@ -1,18 +1,15 @@
 // The six model files: from FUXI_MODEL_DIR when complete, else downloaded from FUXI_MODEL_S3_URI.
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
-import { STAGE_NAMES } from "./cascade";
 import { externalDataFaults, MODELS_MANIFEST, signatureFaults, type Grid } from "./model-check";
 import { OnnxFormatError, readOnnxGraphFile, type OnnxGraphSummary } from "./onnx-graph";
 import type { RuntimeConfig } from "./config";
-import { parseS3Uri } from "./request";
+import { MODEL_FILES, parseS3Uri, STAGE_NAMES } from "./contract";
 import { downloadRanged, getObjectBytes, headObject, s3Uri } from "./s3";
+import { sha256OfFile } from "./sha256";
 
-export const MODEL_FILES: readonly string[] = STAGE_NAMES.flatMap((stage) => [`${stage}.onnx`, stage]);
 
 export interface ModelFile {
   file: string;
@@ -113,7 +110,8 @@ const RANGE_BYTES = 64 * 1024 * 1024;
 const RANGE_CONCURRENCY = 8;
 
 async function download(client: S3Client, uri: string, cacheDir: string, log: Logger): Promise<void> {
-  const prefix = parseS3Uri(uri, "FUXI_MODEL_S3_URI");
+  const prefix = parseS3Uri(uri);
+  if (!prefix) throw new ModelFileError("(all)", `FUXI_MODEL_S3_URI ${JSON.stringify(uri)} is not an s3://bucket/prefix/ URI`);
   await mkdir(cacheDir, { recursive: true });
   // fuxi-models.json first: a size that differs from it fails before gigabytes are downloaded.
   const manifestLocation = { bucket: prefix.bucket, key: prefix.key + MODELS_MANIFEST };
@@ -177,16 +175,6 @@ export async function locateModelFiles(config: RuntimeConfig, client: () => S3Cl
   return config.modelCacheDir;
 }
 
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })
-      .on("data", (chunk) => hash.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolve(hash.digest("hex")));
-  });
-}
-
 /**
  * Sizes and SHA-256 of the six files (streamed; recorded in every manifest and request fingerprint),
  * checked against the folder's fuxi-models.json when it has one (ModelFileError naming each mismatch).
@@ -198,7 +186,7 @@ export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
       const path = join(dir, file);
       const bytes = await sizeOf(path);
       if (bytes === undefined) throw new ModelFileError(file, `${path} is missing`);
-      return { file, bytes, sha256: await sha256File(path) };
+      return { file, bytes, sha256: await sha256OfFile(path) };
     }),
   );
   const faults = manifest ? manifestMismatches(manifest, files) : [];

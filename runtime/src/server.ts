@@ -5,13 +5,15 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { RuntimeConfig } from "./config";
 import { BusyError, InputFault } from "./errors";
-import { runForecast, type Manifest } from "./forecast";
+import { parseForecastRequest, RequestError, RUNTIME_LOG_EVENTS, type ForecastRequest, type Manifest } from "./contract";
+import { runForecast } from "./forecast";
 import { InferenceEngine } from "./inference";
 import type { InferenceReady } from "./inference-worker";
 import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
-import { parseForecastRequest, RequestError, type ForecastRequest } from "./request";
-import { createS3Client } from "./s3";
+import { eventLogger } from "./log-event";
+import { createS3Client, S3Fault } from "./s3";
 import { removeStaleRunDirs } from "./scratch";
+import { processStartedAt } from "./usage";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -58,11 +60,14 @@ function readBody(request: IncomingMessage): Promise<string> {
 
 export async function startServer(config: RuntimeConfig, log: Logger, env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   let readiness: Readiness = { state: "starting" };
+  const containerStartedAt = processStartedAt();
+  let modelsReadyAt: Date | undefined;
   let running: ForecastRequest | undefined;
   const abort = new AbortController();
   const engine = new InferenceEngine();
   let s3: S3Client | undefined;
   const client = () => (s3 ??= createS3Client(env));
+  const logEvent = eventLogger(log);
 
   const ready = (async () => {
     try {
@@ -75,11 +80,12 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       const models = await describeModelFiles(dir);
       const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
       readiness = { state: "ready", models, ready: inference };
-      log.info({ modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
+      modelsReadyAt = new Date();
+      logEvent(RUNTIME_LOG_EVENTS.ready, { modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
     } catch (error) {
       const reason = (error as Error).message;
       readiness = { state: "failed", reason };
-      log.error({ err: error, ...(error instanceof ModelFileError ? { file: error.file } : {}) }, `not ready: ${reason}`);
+      logEvent(RUNTIME_LOG_EVENTS.notReady, { reason, err: error, ...(error instanceof ModelFileError ? { file: error.file } : {}) }, `not ready: ${reason}`, "error");
       throw error;
     }
   })();
@@ -95,11 +101,13 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
     const placeholder = { jobName: "(request being read)" } as ForecastRequest;
     running = placeholder;
     try {
-      const forecastRequest = parseForecastRequest(await readBody(request));
+      const forecastRequest = parseForecastRequest(await readBody(request), config.lanes);
       running = forecastRequest;
-      log.info({ jobName: forecastRequest.jobName, runId: forecastRequest.runId, input: forecastRequest.input, cascadeSteps: forecastRequest.cascadeSteps }, "invocation");
+      const { jobName, runId, input, outputPrefix, cascadeSteps } = forecastRequest;
+      logEvent(RUNTIME_LOG_EVENTS.runStarted, { jobName, runId, input, outputPrefix, cascadeSteps }, "invocation");
       const manifest: Manifest = await runForecast(
-        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, scratchDir: config.scratchDir, log, signal: abort.signal },
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, logEvent, signal: abort.signal,
+          usage: { instance: { instanceType: config.instanceType, instanceCount: config.instanceCount }, containerStartedAt, modelsReadyAt } },
         forecastRequest,
       );
       send(response, 200, manifest);
@@ -124,13 +132,17 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
         if (error instanceof BusyError) {
           send(response, 429, { error: error.message });
         } else if (error instanceof RequestError) {
-          log.warn({ field: error.field, fault: error.fault }, error.message);
-          send(response, 400, { error: error.message, field: error.field, fault: error.fault });
+          logEvent(RUNTIME_LOG_EVENTS.requestRejected, { field: error.field, fault: error.fault }, error.message, "warn");
+          send(response, error.httpStatus, { error: error.message, field: error.field, fault: error.fault });
         } else if (error instanceof InputFault) {
-          log.warn({ file: error.file, fault: error.fault }, error.message);
+          logEvent(RUNTIME_LOG_EVENTS.inputRejected, { file: error.file, fault: error.fault }, error.message, "warn");
           send(response, 400, { error: error.message, file: error.file, fault: error.fault });
+        } else if (error instanceof S3Fault) {
+          const { operation, location, hint, transient } = error;
+          logEvent(RUNTIME_LOG_EVENTS.runFailed, { error: error.message, operation, bucket: location.bucket, key: location.key, transient, err: error.cause }, "invocation failed: S3", "error");
+          send(response, error.httpStatus, { error: error.message, operation, bucket: location.bucket, key: location.key, hint, transient });
         } else {
-          log.error({ err: error }, "invocation failed");
+          logEvent(RUNTIME_LOG_EVENTS.runFailed, { error: (error as Error).message, err: error }, "invocation failed", "error");
           send(response, 500, { error: (error as Error).message });
         }
       });
@@ -148,7 +160,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
     server.listen(config.port, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log.info({ port }, "listening");
+  logEvent(RUNTIME_LOG_EVENTS.listening, { port }, "listening");
 
   return {
     port,
@@ -156,7 +168,13 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
     async shutdown() {
       abort.abort();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // Clients keep connections alive for keepAliveTimeout (65 s): close each one as soon as its
+        // last response is sent, or `docker stop` would SIGKILL the container after its grace period.
+        const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+        server.close(() => {
+          clearInterval(closeIdle);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await engine.close();

@@ -1,5 +1,5 @@
 // FuXi's time embedding, reproduced exactly from the original inference code
-// (including the missing 2π): see /work/shared/fuxi-contract.md.
+// (including the missing 2π): see docs/fuxi-model.md, "Time embedding".
 
 const SIX_HOURS_MS = 6 * 3600 * 1000;
 

@@ -3,21 +3,28 @@
 // server as a child process, exactly as the local pipeline starts it.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { writeFile, readFile, rm, mkdtemp } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { pathToFileURL } from "node:url";
+import { RUNTIME_FROM_SOURCE } from "../../local/runtime-process";
+import { CHANNEL_NAMES, formatS3Uri, inputFolderKey, markerKey, outputFolderKey, RUNTIME_ENV, RUNTIME_LOG_EVENTS, runtimeLogEvent, transformJobName, type RequestLanes } from "../../runtime/src/contract";
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(__dirname, "..", "..");
 /** Debian's python with xarray + netCDF4 (plain `python3` on PATH lacks them). */
 export const SYSTEM_PYTHON = "/usr/bin/python3";
 
-export const LEVELS: readonly string[] = [
-  ...["z", "t", "u", "v", "r"].flatMap((v) => [50, 100, 150, 200, 250, 300, 400, 500, 600, 700, 850, 925, 1000].map((l) => `${v}${l}`)),
-  "t2m", "u10", "v10", "msl", "tp",
-];
+export const LEVELS = CHANNEL_NAMES;
+
+/** The stack lanes the test runtimes serve (FUXI_DATA_BUCKET, FUXI_INPUT_PREFIX, FUXI_OUTPUT_PREFIX). */
+export const TEST_LANES: RequestLanes = { bucket: "fuxi-data", inputPrefix: "input/", outputPrefix: "output/" };
+export const TEST_LANES_ENV: Record<string, string> = {
+  [RUNTIME_ENV.dataBucket]: TEST_LANES.bucket,
+  [RUNTIME_ENV.inputPrefix]: TEST_LANES.inputPrefix,
+  [RUNTIME_ENV.outputPrefix]: TEST_LANES.outputPrefix,
+};
 
 export interface InputSpec {
   lat: number;
@@ -110,11 +117,8 @@ export interface RuntimeChild {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/**
- * `node --import tsx main.ts` rather than the tsx CLI: the CLI runs the program in a second process,
- * which a SIGKILL of the CLI would leave running.
- */
-export const TSX_ENTRY = ["--import", pathToFileURL(join(REPO_ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href, join(REPO_ROOT, "runtime", "src", "main.ts")];
+/** The runtime from source, started as the local pipeline starts it. */
+export const TSX_ENTRY = RUNTIME_FROM_SOURCE;
 export const COMPILED_ENTRY = [join(REPO_ROOT, "runtime", "dist", "main.js")];
 
 /**
@@ -131,7 +135,7 @@ export async function startRuntimeChild(
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: REPO_ROOT,
     ...user,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...TEST_LANES_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -187,7 +191,7 @@ export async function startRuntimeChild(
     stderr: () => stderr,
     waitForLog,
     async waitUntilReady(timeoutMs = 60_000) {
-      await waitForLog((line) => line.msg === "models loaded; ready", timeoutMs);
+      await waitForLog((line) => runtimeLogEvent(line, RUNTIME_LOG_EVENTS.ready) !== undefined, timeoutMs);
     },
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
@@ -208,26 +212,39 @@ export interface HttpResult {
   ms: number;
 }
 
-export async function http(method: string, url: string, body?: string): Promise<HttpResult> {
+/**
+ * One HTTP request with node:http and no client timeout: an invocation may run for up to an hour
+ * (InvocationsTimeoutInSeconds ≤ 3600), past fetch's 300 s headers timeout on a loaded machine.
+ */
+export function http(method: string, url: string, body?: string): Promise<HttpResult> {
   const started = performance.now();
-  const response = await fetch(url, { method, body, headers: body === undefined ? {} : { "content-type": "application/json" } });
-  const text = await response.text();
-  return { status: response.status, body: text, ms: performance.now() - started };
+  return new Promise((resolveResult, reject) => {
+    const request = httpRequest(url, { method, headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("error", reject);
+      response.on("end", () => resolveResult({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), ms: performance.now() - started }));
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
 }
 
-/** A version-1 forecast request (docs/contract.md) for `runId` in `bucket`. */
-export function forecastRequest(runId: string, cascadeSteps: number[], overrides: Record<string, unknown> = {}, bucket = "fuxi-data"): Record<string, unknown> {
+/** A version-1 forecast request (docs/contract.md) for `runId`, inside `lanes`, as the trigger writes it. */
+export function forecastRequest(runId: string, cascadeSteps: number[], overrides: Record<string, unknown> = {}, lanes: RequestLanes = TEST_LANES): Record<string, unknown> {
+  const { bucket } = lanes;
+  const event = { bucket, key: markerKey(lanes.inputPrefix, runId), sequencer: "0055AED6DCD90281E5", eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" };
   return {
     version: 1,
-    jobName: `fuxi-test-${runId}-1a2b3c4d`,
+    jobName: transformJobName("fuxi-test", runId, event),
     runId,
-    input: `s3://${bucket}/input/${runId}/fuxi_input.nc`,
-    outputPrefix: `s3://${bucket}/output/${runId}/`,
+    input: `${formatS3Uri({ bucket, key: inputFolderKey(lanes.inputPrefix, runId) })}fuxi_input.nc`,
+    outputPrefix: formatS3Uri({ bucket, key: outputFolderKey(lanes.outputPrefix, runId) }),
     cascadeSteps,
     outputFormat: "netcdf4",
     compression: "none",
     requestedAt: "2026-11-22T06:00:00.000Z",
-    event: { bucket, key: `input/${runId}/_SUCCESS`, sequencer: "0055AED6DCD90281E5", eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" },
+    event,
     ...overrides,
   };
 }

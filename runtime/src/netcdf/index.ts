@@ -11,7 +11,7 @@
  * - Module state is only the lazily loaded h5wasm/netcdfjs modules; all arrays are returned on their
  *   own buffers so they can be transferred between threads.
  */
-export { CHANNEL_NAMES, PRESSURE_LEVELS } from "./channels";
+export { CHANNEL_NAMES, PRESSURE_LEVELS } from "../contract";
 export { InputFileError } from "./errors";
 export { readFuxiInput, readFuxiInputFile, type FuxiInput } from "./read-input";
 export { encodeForecastStep, readForecastStep, readForecastStepFile, writeForecastStepFile, FORECAST_VARIABLE, type ForecastStep } from "./forecast-step";

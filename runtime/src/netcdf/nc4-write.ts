@@ -19,6 +19,11 @@ export interface NcVariable {
   /** Chunk shape; with `deflateLevel` the variable is compressed (HDF5 needs chunks for filters). */
   chunks?: number[];
   deflateLevel?: number;
+  /**
+   * Declared only: the variable is created chunked with a one-filter pipeline reserving this many
+   * filter values and no chunk written; `data` is ignored. `hdf5-chunks.ts` writes the chunks later.
+   */
+  chunksWrittenLater?: { reservedFilterValues: number };
 }
 
 export interface NcFile {
@@ -69,7 +74,9 @@ function checkSpec(spec: NcFile): void {
     }
     const shape = variable.dims.map((dim) => sizeOf(spec, dim));
     const elements = shape.reduce((a, b) => a * b, 1);
-    if (variable.data.length !== elements) {
+    if (variable.chunksWrittenLater) {
+      if (!variable.chunks || leadingUnitAxes(variable.chunks, shape) === 0) throw new Error(`variable ${variable.name}: chunks written later must be whole trailing fields`);
+    } else if (variable.data.length !== elements) {
       throw new Error(`variable ${variable.name}: ${variable.data.length} values; shape ${shape.join("×")} does not match number of elements`);
     }
   }
@@ -104,6 +111,22 @@ function writeVariableData(file: H5File, variable: NcVariable, shape: number[]) 
   const compression = variable.deflateLevel !== undefined ? { compression: "gzip" as const, compression_opts: variable.deflateLevel } : {};
   const chunks = variable.chunks;
   const fieldAxes = chunks ? leadingUnitAxes(chunks, shape) : 0;
+  if (variable.chunksWrittenLater && chunks) {
+    // An empty first extent (nothing written, so no chunk allocated), then the full shape.
+    const empty = shape.map((size, axis) => (axis === fieldAxes - 1 ? 0 : size));
+    const dataset = file.create_dataset({
+      name: variable.name,
+      data: new Float32Array(0),
+      shape: empty,
+      maxshape: shape,
+      chunks,
+      compression: 1,
+      compression_opts: new Array<number>(variable.chunksWrittenLater.reservedFilterValues).fill(0),
+      track_order: true,
+    });
+    dataset.resize(shape);
+    return dataset;
+  }
   if (!chunks || fieldAxes === 0) {
     return file.create_dataset({ name: variable.name, data: variable.data, shape, chunks: chunks ?? null, ...compression, track_order: true });
   }

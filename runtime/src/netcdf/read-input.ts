@@ -1,5 +1,5 @@
 import { open, readFile } from "node:fs/promises";
-import { CHANNEL_NAMES } from "./channels";
+import { CHANNEL_NAMES } from "../contract";
 import { cdf3Source, Cdf3FormatError } from "./cdf3-source";
 import { decodeCfTime, parseCfTimeUnits } from "./cf-time";
 import { InputFileError } from "./errors";

@@ -1,3 +1,4 @@
+// SageMaker job names and how the trigger derives one from the marker upload (docs/contract.md, "Job name").
 import { createHash } from "node:crypto";
 
 /** What tells one `_SUCCESS` upload from another (docs/contract.md, "Job name"). */
@@ -9,7 +10,12 @@ export interface MarkerIdentity {
   sequencer?: string;
 }
 
+/** SageMaker's name pattern (transform jobs, models): 1-63 characters. */
+export const SAGEMAKER_NAME_PATTERN = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 export const JOB_NAME_MAX_LENGTH = 63;
+/** Leaves room for "-", at least one runId character and "-<8 hex>" within 63. */
+export const JOB_NAME_PREFIX_MAX_LENGTH = 40;
+export const JOB_NAME_PREFIX_PATTERN = new RegExp(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,${JOB_NAME_PREFIX_MAX_LENGTH - 1}}$`);
 const HASH_LENGTH = 8;
 
 /**

@@ -1,0 +1,60 @@
+// Environment variable names of the trigger Lambda and the runtime container (docs/contract.md).
+
+/** Set by components/trigger.ts, read by trigger/env.ts. */
+export const TRIGGER_REQUIRED_ENV_NAMES = [
+  "STACK_NAME",
+  "DATA_BUCKET",
+  "INPUT_PREFIX",
+  "OUTPUT_PREFIX",
+  "REQUESTS_PREFIX",
+  "JOB_NAME_PREFIX",
+  "MODEL_NAME",
+  "CASCADE_STEPS",
+  "OUTPUT_COMPRESSION",
+  "TRANSFORM_INSTANCE_TYPE",
+  "TRANSFORM_INSTANCE_COUNT",
+  "INVOCATION_TIMEOUT_SECONDS",
+  "INVOCATION_MAX_RETRIES",
+  // The run queue (docs/trigger.md, "Run queue").
+  "OPERATIONAL_QUEUE_URL",
+  "BACKFILL_QUEUE_URL",
+  "DEAD_LETTER_QUEUE_URL",
+  "MAX_CONCURRENT_JOBS",
+  "OPERATIONAL_RESERVE",
+  "INPUT_WAIT_MINUTES",
+  "OPERATIONAL_MAX_WAIT_MINUTES",
+  "BACKFILL_MAX_WAIT_MINUTES",
+  "RETRY_SECONDS",
+  "MAX_RECEIVE_COUNT",
+  "ADMISSION_GRACE_SECONDS",
+] as const;
+export const TRIGGER_OPTIONAL_ENV_NAMES = ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE"] as const;
+export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTIONAL_ENV_NAMES] as const;
+export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
+
+/** The runtime's variables (the SageMaker model's Environment), by setting. */
+export const RUNTIME_ENV = {
+  /** The stack's data bucket and prefixes: requests outside them are rejected. Required. */
+  dataBucket: "FUXI_DATA_BUCKET",
+  inputPrefix: "FUXI_INPUT_PREFIX",
+  outputPrefix: "FUXI_OUTPUT_PREFIX",
+  modelDir: "FUXI_MODEL_DIR",
+  modelS3Uri: "FUXI_MODEL_S3_URI",
+  modelCacheDir: "FUXI_MODEL_CACHE_DIR",
+  scratchDir: "FUXI_SCRATCH_DIR",
+  providers: "FUXI_PROVIDERS",
+  allowCpu: "FUXI_ALLOW_CPU",
+  keepAllStages: "FUXI_KEEP_ALL_STAGES",
+  intraOpThreads: "FUXI_INTRA_OP_THREADS",
+  stepsInFlight: "FUXI_STEPS_IN_FLIGHT",
+  encodeThreads: "FUXI_ENCODE_THREADS",
+  bitroundBits: "FUXI_BITROUND_BITS",
+  instanceType: "FUXI_INSTANCE_TYPE",
+  instanceCount: "FUXI_INSTANCE_COUNT",
+  logLevel: "LOG_LEVEL",
+  port: "SAGEMAKER_BIND_TO_PORT",
+  s3ForcePathStyle: "S3_FORCE_PATH_STYLE",
+} as const;
+export type RuntimeEnvName = (typeof RUNTIME_ENV)[keyof typeof RUNTIME_ENV];
+export const RUNTIME_ENV_NAMES: readonly RuntimeEnvName[] = Object.freeze(Object.values(RUNTIME_ENV));
+export const RUNTIME_REQUIRED_ENV_NAMES: readonly RuntimeEnvName[] = Object.freeze([RUNTIME_ENV.dataBucket, RUNTIME_ENV.inputPrefix, RUNTIME_ENV.outputPrefix]);
