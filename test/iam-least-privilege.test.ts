@@ -25,6 +25,7 @@ const ACTIONS_OF: Record<string, string[]> = {
   Upload: ["s3:PutObject", "s3:AbortMultipartUpload"],
   CreateTransformJobCommand: ["sagemaker:CreateTransformJob"],
   ListTransformJobsCommand: ["sagemaker:ListTransformJobs"],
+  paginateListTransformJobs: ["sagemaker:ListTransformJobs"],
   DescribeTransformJobCommand: ["sagemaker:DescribeTransformJob"],
   SendMessageCommand: ["sqs:SendMessage"],
   ReceiveMessageCommand: ["sqs:ReceiveMessage"],
