@@ -38,7 +38,8 @@ describe("serving mode (fuxi:serving)", () => {
       const cfg = parse("prod", asyncStackConfig());
       assert.equal(cfg.serving.mode, "async");
       assert.deepEqual(cfg.serving.warmWindows, [WINDOW]);
-      assert.equal(cfg.serving.maxInstances, 1, "default: the stack's cap (transform.maxConcurrentJobs)");
+      assert.equal(cfg.transform.maxConcurrentJobs, 2);
+      assert.equal(cfg.serving.maxInstances, 2, "default: the stack's cap (transform.maxConcurrentJobs)");
     });
 
     it("lists every serving problem in one error", () => {
@@ -142,7 +143,7 @@ describe("serving mode (fuxi:serving)", () => {
 
     it("scales from zero on a backlog, back to zero when idle, and holds one instance in each warm window", () => {
       const target = one("aws:appautoscaling/target:Target");
-      assert.deepEqual([target.inputs.minCapacity, target.inputs.maxCapacity, target.inputs.resourceId], [0, 1, "endpoint/fuxi-prod-async/variant/forecast"]);
+      assert.deepEqual([target.inputs.minCapacity, target.inputs.maxCapacity, target.inputs.resourceId], [0, 2, "endpoint/fuxi-prod-async/variant/forecast"]);
       const policies = resources.filter((r) => r.type === "aws:appautoscaling/policy:Policy");
       const tracking = policies.find((p) => p.inputs.policyType === "TargetTrackingScaling")!;
       assert.equal(tracking.inputs.targetTrackingScalingPolicyConfiguration.customizedMetricSpecification.metricName, "ApproximateBacklogSizePerInstance");
