@@ -40,6 +40,8 @@ export = async () => {
     await checkAdoptedNotifications(cfg.dataBucket.existingName, `${base}-`, cfg.dataBucket.replaceNotifications);
   }
 
+  // Known before the endpoint exists: the dispatcher (created first) may invoke only this endpoint.
+  const asyncEndpointName = `${base}-async`;
   const data = new DataBucket("data", {
     ctx,
     existingName: cfg.dataBucket.existingName,
@@ -108,6 +110,7 @@ export = async () => {
       backfillMaxWaitHours: cfg.queue.backfillMaxWaitHours,
       retrySeconds: cfg.queue.retrySeconds,
       functionTimeoutSeconds: cfg.lambda.timeoutSeconds,
+      ...(cfg.serving.mode === "async" ? { asyncEndpointName } : {}),
     },
     functionName: `${base}-trigger`,
     bucketName: data.bucketName,
@@ -140,7 +143,7 @@ export = async () => {
   if (cfg.serving.mode === "async") {
     asyncServing = new AsyncEndpoint("async", {
       ctx,
-      endpointName: `${base}-async`,
+      endpointName: asyncEndpointName,
       executionRoleName: sageMakerRole.roleName,
       modelName: model.modelName,
       instanceType: cfg.transform.instanceType,

@@ -171,6 +171,7 @@ const FAULTS: Fault[] = [
   { fault: "async failures written to another bucket", caughtBy: "sagemaker-async-output-in-data-bucket", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => (p.asyncInferenceConfig.outputConfig.s3FailurePath = "s3://someone-elses-bucket/output/_async/failures/")) },
   { fault: "endpoint autoscaling above the dispatcher's cap (3 > MAX_CONCURRENT_JOBS 2)", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.maxCapacity = 3)) },
   { fault: "endpoint autoscaling above the pack's maxEndpointInstances", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.maxCapacity = 8)) },
+  { fault: "the dispatcher may invoke any endpoint (endpoint/*)", caughtBy: "iam-wildcard-resource-allowlist", onAsyncStack: true, mutate: (s) => TRIGGER_POLICY(s, (d) => (statement(d, "InvokeOnlyThisEndpoint").Resource = "arn:aws-cn:sagemaker:cn-northwest-1:123456789012:endpoint/*")) },
   { fault: "an endpoint that never scales to zero", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.minCapacity = 1)) },
   { fault: "a resource without the required tags", caughtBy: "required-tags", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-queues-operational", (p) => (p.tags = {})) },
 ];

@@ -164,6 +164,18 @@ describe("serving mode (fuxi:serving)", () => {
       assert.equal(grant.inputs.role, "fuxi-prod-sagemaker");
     });
 
+    it("the dispatcher invokes only this endpoint and starts no transform job", () => {
+      const fn = resources.find((r) => r.type === "aws:lambda/function:Function")!;
+      assert.equal(fn.inputs.environment.variables.SERVING_MODE, "async");
+      assert.equal(fn.inputs.environment.variables.ASYNC_ENDPOINT_NAME, "fuxi-prod-async");
+      const doc = JSON.parse(resources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.name === "trigger-role-policy")!.inputs.policy);
+      const actions = doc.Statement.flatMap((s: any) => s.Action);
+      assert.ok(!actions.some((a: string) => /TransformJob/.test(a)), actions.join(", "));
+      const invoke = doc.Statement.find((s: any) => s.Sid === "InvokeOnlyThisEndpoint");
+      assert.deepEqual([invoke.Action, invoke.Resource], [["sagemaker:InvokeEndpointAsync"], "arn:aws-cn:sagemaker:cn-northwest-1:123456789012:endpoint/fuxi-prod-async"]);
+      assert.equal(doc.Statement.find((s: any) => s.Sid === "ReadAsyncOutcomes").Resource, `arn:aws-cn:s3:::${outputs.dataBucket}/output/_async/*`);
+    });
+
     it("passes the whole policy pack with zero violations", async () => {
       const { violations } = await runPack(policies, fromRecorded(resources));
       assert.deepEqual(violations.map((v) => `${v.policy}: ${v.message}`), []);
