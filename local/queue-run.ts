@@ -73,6 +73,8 @@ export async function runLocalQueue(o: QueueRunOptions): Promise<QueueRunResult>
 
   const state = new Map(runIds.map((id) => [id, { runId: id, state: "queued" as RunState } as RunTimes]));
   const since = () => performance.now() - started;
+  const startedEpoch = Date.now() - (performance.now() - started);
+  const at = (date: Date | undefined) => (date ? date.getTime() - startedEpoch : since());
   let modelLoads = 0;
   let local: LocalStackHandle | undefined;
   const runIdOfInference = new Map<string, Promise<string | undefined>>();
@@ -116,10 +118,10 @@ export async function runLocalQueue(o: QueueRunOptions): Promise<QueueRunResult>
     if (inv.status === "InProgress") {
       inProgress++;
       maxInProgress = Math.max(maxInProgress, inProgress);
-      Object.assign(run, { state: "running", jobName: inv.inferenceId, startedMs: since(), warm: inv.warm });
+      Object.assign(run, { state: "running", jobName: inv.inferenceId, startedMs: at(inv.startedAt), warm: inv.warm });
     } else if (inv.status === "Completed" || inv.status === "Failed" || inv.status === "Expired") {
       inProgress = Math.max(0, inProgress - 1);
-      Object.assign(run, { state: inv.status === "Completed" ? "done" : "failed", endedMs: since(), failureReason: inv.failureReason });
+      Object.assign(run, { state: inv.status === "Completed" ? "done" : "failed", endedMs: at(inv.endedAt), failureReason: inv.failureReason });
       ended.add(run.runId);
       wake();
     }
