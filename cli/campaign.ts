@@ -4,19 +4,23 @@
  * `_SUCCESS` manifest matches its input (same .nc, same ETag) is skipped, so is one whose job exists;
  * re-running the command is safe (a second message for the same marker is a duplicate to the dispatcher).
  * Then shows progress (queued, running, done, failed) until every run ended; Ctrl-C leaves the campaign
- * running in the queue. `--no-wait` returns after enqueueing.
+ * running in the queue. `--no-wait` returns after enqueueing. Before it enqueues anything it prints the
+ * number of runs, the expected GPU hours (measured from the stack's latest completed jobs, else a
+ * stated assumption), the cost and the storage, and asks (`--yes` answers).
  */
 import { parseArgs } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { MultiBar, Presets } from "cli-progress";
+import { assumedSecondsPerRun, campaignEstimate, expectedRunBytes, expectedSecondsPerRun, formatBytes, formatCampaignEstimate, FULL_GRID_STEP_BYTES_UNCOMPRESSED, type CostModel } from "../cost";
 import { transformJobName } from "../runtime/src/contract";
+import { confirm } from "../tools/confirm";
 import { BACKFILL_MESSAGE_KIND, type BackfillRunMessage } from "../trigger/queue-message";
 import { runStatus, type RunState } from "./run-status";
 import { parseDuration, readStackOutputs, type StackOutputs } from "./stack-outputs";
 
-const USAGE = `usage: npm run campaign -- (--stack NAME | --outputs FILE.json) (--from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--every 6h] | --runs a,b,c) [--name NAME] [--no-wait]`;
+const USAGE = `usage: npm run campaign -- (--stack NAME | --outputs FILE.json) (--from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--every 6h] | --runs a,b,c) [--name NAME] [--no-wait] [--yes]`;
 
 /** runIds `YYYYMMDDHH` from `from` to `to` inclusive, every `everyMs`. */
 export function campaignRunIds(from: string, to: string, everyMs: number): string[] {
@@ -74,27 +78,67 @@ async function manifestMatches(s3: S3Client, out: StackOutputs, runId: string): 
   return manifest.input === `s3://${out.dataBucket}/${inputs[0].Key}` && strip(manifest.inputETag) === strip(inputs[0].ETag);
 }
 
-export async function enqueueRun(c: CampaignClients, out: StackOutputs, campaign: string, runId: string): Promise<CampaignDecision> {
+export interface RunJudgement {
+  decision: CampaignDecision;
+  /** The backfill message to send, for a run to enqueue. */
+  message?: BackfillRunMessage;
+}
+
+/** What the campaign would do with one run, without sending anything. */
+export async function judgeRun(c: CampaignClients, out: StackOutputs, campaign: string, runId: string): Promise<RunJudgement> {
   const marker = await markerIdentity(c.s3, out, runId);
-  if (!marker) return "missing-input";
-  if (await manifestMatches(c.s3, out, runId)) return "skipped-done";
+  if (!marker) return { decision: "missing-input" };
+  if (await manifestMatches(c.s3, out, runId)) return { decision: "skipped-done" };
   const jobName = transformJobName(out.jobNamePrefix, runId, marker);
   try {
     await c.s3.send(new HeadObjectCommand({ Bucket: out.dataBucket, Key: `${out.requestsPrefix}${jobName}.json` }));
-    return "skipped-started";
+    return { decision: "skipped-started" };
   } catch {
     // No request object yet: not dispatched (or its folder was rejected); queue it.
   }
-  const message: BackfillRunMessage = { kind: BACKFILL_MESSAGE_KIND, version: 1, campaign, marker };
+  return { decision: "enqueued", message: { kind: BACKFILL_MESSAGE_KIND, version: 1, campaign, marker } };
+}
+
+export async function sendRun(c: CampaignClients, out: StackOutputs, message: BackfillRunMessage): Promise<void> {
   await c.sqs.send(new SendMessageCommand({ QueueUrl: out.backfillQueueUrl, MessageBody: JSON.stringify(message) }));
-  return "enqueued";
+}
+
+export async function enqueueRun(c: CampaignClients, out: StackOutputs, campaign: string, runId: string): Promise<CampaignDecision> {
+  const judged = await judgeRun(c, out, campaign, runId);
+  if (judged.message) await sendRun(c, out, judged.message);
+  return judged.decision;
+}
+
+/** Completed jobs of the stack looked at for the expected run time. */
+const MEASURED_JOBS = 20;
+
+/** Billed seconds (TransformEndTime − TransformStartTime) of the stack's latest completed jobs. */
+export async function measuredRunSeconds(sageMaker: SageMakerClient, out: StackOutputs): Promise<number[]> {
+  const page = await sageMaker.send(new ListTransformJobsCommand({ NameContains: `${out.jobNamePrefix}-`, StatusEquals: "Completed", SortBy: "CreationTime", SortOrder: "Descending", MaxResults: MEASURED_JOBS }));
+  const seconds: number[] = [];
+  for (const job of page.TransformJobSummaries ?? []) {
+    if (!job.TransformJobName?.startsWith(`${out.jobNamePrefix}-`)) continue;
+    const d = await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: job.TransformJobName }));
+    if (d.TransformStartTime && d.TransformEndTime) seconds.push((new Date(d.TransformEndTime).getTime() - new Date(d.TransformStartTime).getTime()) / 1000);
+  }
+  return seconds;
+}
+
+/** The lines printed before the question: runs, expected GPU hours, cost and storage, each with its basis. */
+export function campaignEstimateLines(runs: number, measured: readonly number[], model: CostModel | undefined): string[] {
+  if (!model) return [`runs            ${runs}`, "estimate        none: the stack has no costModel output (redeploy it with this version of the program)"];
+  const expected = expectedSecondsPerRun(measured, assumedSecondsPerRun(model.invocationTimeoutSeconds));
+  const bytesPerRun = expectedRunBytes(model.steps);
+  const bytesBasis = `${model.steps} steps x ${formatBytes(FULL_GRID_STEP_BYTES_UNCOMPRESSED)} per step${model.compression === "none" ? "" : `, uncompressed: at most, with ${model.compression}`}`;
+  const estimate = campaignEstimate({ runs, secondsPerRun: expected.seconds, secondsBasis: expected.basis, bytesPerRun, bytesBasis, instanceType: model.instanceType, instanceCount: model.instanceCount, retention: model.retention, noncurrentDays: model.noncurrentDays }, model.prices ?? undefined);
+  return formatCampaignEstimate(estimate, model.instanceType);
 }
 
 export async function main(argv: string[]): Promise<number> {
   let runIds: string[];
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options: { stack: { type: "string" }, outputs: { type: "string" }, from: { type: "string" }, to: { type: "string" }, every: { type: "string", default: "6h" }, runs: { type: "string" }, name: { type: "string" }, "no-wait": { type: "boolean", default: false }, help: { type: "boolean", short: "h" } } }));
+    ({ values } = parseArgs({ args: argv, options: { stack: { type: "string" }, outputs: { type: "string" }, from: { type: "string" }, to: { type: "string" }, every: { type: "string", default: "6h" }, runs: { type: "string" }, name: { type: "string" }, "no-wait": { type: "boolean", default: false }, yes: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } } }));
     if (values.help) return console.log(USAGE), 0;
     if (values.runs !== undefined) {
       if (values.from || values.to) throw new Error("--runs cannot be combined with --from/--to");
@@ -122,8 +166,23 @@ export async function main(argv: string[]): Promise<number> {
   const sageMaker = new SageMakerClient({});
   try {
     const decisions: Record<CampaignDecision, string[]> = { enqueued: [], "skipped-done": [], "skipped-started": [], "missing-input": [] };
-    for (const runId of runIds) decisions[await enqueueRun({ s3, sqs }, out, campaign, runId)].push(runId);
-    console.log(`campaign ${campaign}: ${runIds.length} run(s): ${decisions.enqueued.length} enqueued, ${decisions["skipped-done"].length} already done (manifest matches), ${decisions["skipped-started"].length} already dispatched, ${decisions["missing-input"].length} without a marker in S3${decisions["missing-input"].length ? ` (${decisions["missing-input"].slice(0, 5).join(", ")}${decisions["missing-input"].length > 5 ? ", …" : ""})` : ""}`);
+    const messages: BackfillRunMessage[] = [];
+    for (const runId of runIds) {
+      const judged = await judgeRun({ s3, sqs }, out, campaign, runId);
+      decisions[judged.decision].push(runId);
+      if (judged.message) messages.push(judged.message);
+    }
+    const missing = decisions["missing-input"];
+    console.log(`campaign ${campaign}: ${runIds.length} run(s): ${messages.length} to enqueue, ${decisions["skipped-done"].length} already done (manifest matches), ${decisions["skipped-started"].length} already dispatched, ${missing.length} without a marker in S3${missing.length ? ` (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""})` : ""}`);
+    if (messages.length > 0) {
+      for (const line of campaignEstimateLines(messages.length, await measuredRunSeconds(sageMaker, out), out.costModel)) console.log(`  ${line}`);
+      if (!(await confirm(`Enqueue ${messages.length} run(s) on the backfill queue?`, { yes: values.yes === true }))) {
+        console.log("nothing enqueued");
+        return 1;
+      }
+      for (const message of messages) await sendRun({ s3, sqs }, out, message);
+      console.log(`enqueued ${messages.length} run(s) on ${out.backfillQueueUrl}`);
+    }
     const tracked = [...decisions.enqueued, ...decisions["skipped-started"]];
     if (values["no-wait"] || tracked.length === 0) return 0;
     console.log("progress (Ctrl-C stops watching; the campaign goes on in the queue):");

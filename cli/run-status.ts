@@ -3,8 +3,9 @@
  * SageMaker (this stack's jobs, ListTransformJobs by the run's name part) and the queues.
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { ListTransformJobsCommand, SageMakerClient, type TransformJobSummary } from "@aws-sdk/client-sagemaker";
-import { sanitiseRunId } from "../runtime/src/contract";
+import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient, type TransformJobSummary } from "@aws-sdk/client-sagemaker";
+import { formatBytes, formatMoney, priceRuns, type CostModel, type ObservedRun } from "../cost";
+import { sanitiseRunId, type RunUsage } from "../runtime/src/contract";
 import type { StackOutputs } from "./stack-outputs";
 
 export type RunState = "queued" | "running" | "done" | "failed";
@@ -19,6 +20,8 @@ export interface RunStatus {
   stepsExpected?: number;
   wallSeconds?: number;
   reason?: string;
+  /** What the run is priced from: the job's billed start and end (SageMaker) and the manifest's usage. */
+  observed: ObservedRun;
 }
 
 export interface StatusClients {
@@ -79,6 +82,20 @@ async function jobsOf(sageMaker: SageMakerClient, out: StackOutputs, runId: stri
   return (page.TransformJobSummaries ?? []).filter((j) => pattern.test(j.TransformJobName ?? ""));
 }
 
+/**
+ * The job's billed window and instances: Batch Transform bills TransformStartTime → TransformEndTime
+ * (provisioning included, which the container cannot see); ListTransformJobs does not return them.
+ */
+async function billedWindow(sageMaker: SageMakerClient, jobName: string): Promise<Pick<ObservedRun, "transformStartTime" | "transformEndTime" | "instanceType" | "instanceCount">> {
+  const job = await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: jobName }));
+  return {
+    ...(job.TransformStartTime ? { transformStartTime: new Date(job.TransformStartTime) } : {}),
+    ...(job.TransformEndTime ? { transformEndTime: new Date(job.TransformEndTime) } : {}),
+    ...(job.TransformResources?.InstanceType ? { instanceType: job.TransformResources.InstanceType } : {}),
+    ...(job.TransformResources?.InstanceCount ? { instanceCount: job.TransformResources.InstanceCount } : {}),
+  };
+}
+
 export async function runStatus(c: StatusClients, out: StackOutputs, run: { runId: string; markerAt?: Date }): Promise<RunStatus> {
   const now = (c.now ?? (() => new Date()))();
   const outputFolder = `${out.outputPrefix}${run.runId}/`;
@@ -95,7 +112,12 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
     const request = await getJson(c.s3, out.dataBucket, `${out.requestsPrefix}${job.TransformJobName}.json`);
     if (Array.isArray(request?.cascadeSteps)) stepsExpected = (request!.cascadeSteps as number[]).reduce((a, b) => a + b, 0);
   }
-  const base = { runId: run.runId, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}) };
+  const usage = manifest?.usage as RunUsage | undefined;
+  const observed: ObservedRun = {
+    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount } } : {}),
+    ...(job?.TransformJobName ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
+  };
+  const base = { runId: run.runId, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}), observed };
   const failedAt = typeof failed?.failedAt === "string" ? new Date(failed.failedAt) : undefined;
   if (job) {
     const created = job.CreationTime ? new Date(job.CreationTime) : undefined;
@@ -110,9 +132,41 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
   return { ...base, state: "queued" };
 }
 
-export function formatStatus(s: RunStatus): string {
+/** runId, state, job and status, steps, wall time: fixed-width columns. */
+function statusColumns(s: RunStatus): string {
   const steps = `${s.stepsWritten}/${s.stepsExpected ?? "?"} steps`;
   const wall = s.wallSeconds !== undefined ? `${Math.floor(s.wallSeconds / 60)}m${String(s.wallSeconds % 60).padStart(2, "0")}s` : "-";
   const job = s.jobName ? `${s.jobName} ${s.jobStatus}` : "-";
-  return [s.runId.padEnd(12), s.state.padEnd(7), job.padEnd(52), steps.padEnd(13), wall.padStart(8), s.reason ? `  ${s.reason}` : ""].join(" ").trimEnd();
+  return [s.runId.padEnd(12), s.state.padEnd(7), job.padEnd(52), steps.padEnd(13), wall.padStart(8)].join(" ");
+}
+
+export function formatStatus(s: RunStatus): string {
+  return `${statusColumns(s)}${s.reason ? `  ${s.reason}` : ""}`.trimEnd();
+}
+
+const NO_NUMBER = "-";
+
+/**
+ * The `runs` table: a header, one line per run with its billed GPU minutes, output size and cost, and
+ * a totals line. GPU minutes are SageMaker's billed window where the job has one; otherwise the
+ * runtime's visible part (marked "≥": provisioning and image pull are not in it).
+ */
+export function formatRunsTable(statuses: readonly RunStatus[], costModel: CostModel | undefined): string[] {
+  const priced = priceRuns(statuses.map((s) => s.observed), costModel ?? { prices: null, noncurrentDays: 0 });
+  const lines = [`${"runId".padEnd(12)} ${"state".padEnd(7)} ${"job".padEnd(52)} ${"steps".padEnd(13)} ${"wall".padStart(8)} ${"GPU min".padStart(9)} ${"output".padStart(10)} ${"cost".padStart(14)}`];
+  statuses.forEach((s, i) => {
+    const p = priced.runs[i]!;
+    const gpu = p.gpuMinutes === undefined ? NO_NUMBER : `${p.source === "manifest" ? "≥" : ""}${p.gpuMinutes.toFixed(1)}`;
+    const bytes = p.bytesWritten > 0 ? formatBytes(p.bytesWritten) : NO_NUMBER;
+    const cost = !costModel?.prices ? NO_NUMBER : p.cost ? formatMoney(p.cost.total) : NO_NUMBER;
+    lines.push(`${statusColumns(s)} ${gpu.padStart(9)} ${bytes.padStart(10)} ${cost.padStart(14)}${s.reason ? `  ${s.reason}` : ""}`);
+  });
+  const t = priced.totals;
+  const notes = [
+    t.lowerBoundRuns > 0 ? `${t.lowerBoundRuns} run(s) counted with the runtime's visible time only (no SageMaker times yet), a lower bound` : "",
+    t.unknownRuns > 0 ? `${t.unknownRuns} run(s) with no time yet` : "",
+  ].filter(Boolean);
+  const cost = costModel === undefined ? "cost unknown: the stack has no costModel output (redeploy it)" : formatMoney(t.cost);
+  lines.push(`total: ${t.gpuMinutes.toFixed(1)} GPU minutes, ${formatBytes(t.bytesWritten)} of output, ${cost}${notes.length ? ` (${notes.join("; ")})` : ""}`);
+  return lines;
 }

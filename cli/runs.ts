@@ -1,6 +1,7 @@
 /**
  * `npm run runs -- --stack <name> [--since 2d]`: one line per run (runId, state, job and status, steps
- * written of expected, wall time, reason if failed) and the queue depths.
+ * written of expected, wall time, GPU minutes, output size, cost when the stack has prices, reason if
+ * failed), the totals and the queue depths.
  * `npm run runs -- replay --stack <name>`: dead-lettered runs back into their queue.
  * `--outputs FILE.json` instead of `--stack` reads saved `pulumi stack output --json`.
  */
@@ -8,7 +9,7 @@ import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { formatStatus, listRunIds, runStatus } from "./run-status";
+import { formatRunsTable, listRunIds, runStatus, type RunStatus } from "./run-status";
 import { replayDeadLetters } from "./replay";
 import { parseDuration, readStackOutputs, type StackOutputs } from "./stack-outputs";
 
@@ -49,13 +50,11 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const runs = await listRunIds(s3, out, since);
-    console.log(`${"runId".padEnd(12)} ${"state".padEnd(7)} ${"job".padEnd(52)} ${"steps".padEnd(13)} ${"wall".padStart(8)}`);
+    const statuses: RunStatus[] = [];
+    for (const run of runs) statuses.push(await runStatus({ s3, sageMaker }, out, run));
+    for (const line of formatRunsTable(statuses, out.costModel)) console.log(line);
     const counts: Record<string, number> = {};
-    for (const run of runs) {
-      const status = await runStatus({ s3, sageMaker }, out, run);
-      counts[status.state] = (counts[status.state] ?? 0) + 1;
-      console.log(formatStatus(status));
-    }
+    for (const s of statuses) counts[s.state] = (counts[s.state] ?? 0) + 1;
     console.log(`${runs.length} run(s)${since ? ` with a marker since ${since.toISOString()}` : ""}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ") || "none"}`);
     console.log(`queues: operational ${await depth(sqs, out.operationalQueueUrl)}, backfill ${await depth(sqs, out.backfillQueueUrl)}, dead-letter ${await depth(sqs, out.deadLetterQueueUrl)}`);
     return 0;

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import type { CostModel } from "../cost";
 
 export interface StackOutputs {
   dataBucket: string;
@@ -15,6 +16,8 @@ export interface StackOutputs {
   operationalQueueUrl: string;
   backfillQueueUrl: string;
   deadLetterQueueUrl: string;
+  /** What runs are priced with (index.ts `costModel`); absent for a stack deployed before it existed. */
+  costModel?: CostModel;
 }
 
 const REQUIRED: (keyof StackOutputs)[] = ["dataBucket", "jobNamePrefix", "inputPrefix", "outputPrefix", "requestsPrefix", "operationalQueueUrl", "backfillQueueUrl", "deadLetterQueueUrl"];
@@ -23,7 +26,15 @@ export function parseStackOutputs(json: unknown, source: string): StackOutputs {
   const o = (typeof json === "object" && json !== null ? json : {}) as Record<string, unknown>;
   const missing = REQUIRED.filter((k) => typeof o[k] !== "string");
   if (missing.length > 0) throw new Error(`${source} lacks the outputs ${missing.join(", ")} (deploy the stack with this version of the program first)`);
-  return Object.fromEntries(REQUIRED.map((k) => [k, o[k]])) as unknown as StackOutputs;
+  const outputs = Object.fromEntries(REQUIRED.map((k) => [k, o[k]])) as unknown as StackOutputs;
+  const cost = o.costModel as Partial<CostModel> | undefined;
+  if (cost !== undefined) {
+    const bad = (["instanceType", "instanceCount", "invocationTimeoutSeconds", "steps", "noncurrentDays"] as const).filter((k) => (k === "instanceType" ? typeof cost[k] !== "string" : typeof cost[k] !== "number"));
+    if (typeof cost !== "object" || cost === null || bad.length > 0) throw new Error(`${source} has a costModel output without ${bad.join(", ") || "an object"} (redeploy the stack with this version of the program)`);
+    // JSON has no undefined: a stack without retention or prices exports null.
+    outputs.costModel = { ...(cost as CostModel), prices: cost.prices ?? null, retention: cost.retention ?? undefined };
+  }
+  return outputs;
 }
 
 export function readStackOutputs(o: { stack?: string; outputsFile?: string }): StackOutputs {

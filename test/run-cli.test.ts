@@ -1,14 +1,20 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { ListTransformJobsCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
-import { campaignRunIds, enqueueRun } from "../cli/campaign";
+import { campaignEstimateLines, campaignRunIds, enqueueRun } from "../cli/campaign";
 import { replayDeadLetters } from "../cli/replay";
-import { formatStatus, listRunIds, runStatus } from "../cli/run-status";
+import { formatRunsTable, formatStatus, listRunIds, runStatus } from "../cli/run-status";
 import { parseDuration, parseStackOutputs, type StackOutputs } from "../cli/stack-outputs";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { startLocalSqs, type LocalSqs } from "../tools/local-sqs";
+import { startTransformRunner } from "../local/transform-runner";
 
 const BUCKET = "fuxi-cli-test";
 
@@ -84,6 +90,7 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     mock.on(ListTransformJobsCommand).callsFake((input: { NameContains: string }) => ({
       TransformJobSummaries: input.NameContains === "fuxi-t-r-run-" ? [{ TransformJobName: "fuxi-t-r-run-0123abcd", TransformJobStatus: "InProgress", CreationTime: new Date(Date.now() - 90_000), TransformJobArn: "a" }] : [],
     }));
+    mock.on(DescribeTransformJobCommand).resolves({ TransformJobName: "fuxi-t-r-run-0123abcd", TransformJobStatus: "InProgress", TransformResources: { InstanceType: "ml.g5.2xlarge", InstanceCount: 1 } });
     const runs = await listRunIds(s3.client, out);
     const statuses = Object.fromEntries(await Promise.all(runs.map(async (r) => [r.runId, await runStatus({ s3: s3.client, sageMaker }, out, r)] as const)));
     assert.equal(statuses["r-run"].state, "running");
@@ -95,5 +102,95 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.equal(statuses["2024010100"].state, "queued");
     assert.equal(statuses["2024010106"].state, "done", "a manifest and no job: done (the campaign, not the status, compares it with the input)");
     sageMaker.destroy();
+  });
+
+  it("runs: GPU minutes from SageMaker's billed window (else the manifest's visible part, marked ≥), output size and cost, with totals", async () => {
+    const gib = 2 ** 30;
+    const usage = (visibleSeconds: number) => ({ visibleSeconds, bytesWritten: gib, bytesStored: gib, instanceType: "ml.g5.2xlarge", instanceCount: 1 });
+    await put("input/c-billed/in.nc", "x"); await put("input/c-billed/_SUCCESS", "");
+    await put("output/c-billed/_SUCCESS", JSON.stringify({ steps: 60, usage: usage(1500) }));
+    await put("input/c-visible/in.nc", "x"); await put("input/c-visible/_SUCCESS", "");
+    await put("output/c-visible/_SUCCESS", JSON.stringify({ steps: 60, usage: usage(600) }));
+    const sageMaker = new SageMakerClient({ region: "cn-northwest-1", credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+    const mock = mockClient(sageMaker);
+    const start = new Date("2026-12-01T00:00:00Z");
+    mock.on(ListTransformJobsCommand).callsFake((input: { NameContains: string }) => ({
+      TransformJobSummaries: input.NameContains === "fuxi-t-c-billed-" ? [{ TransformJobName: "fuxi-t-c-billed-0123abcd", TransformJobStatus: "Completed", CreationTime: start, TransformEndTime: new Date(start.getTime() + 1_800_000), TransformJobArn: "a" }] : [],
+    }));
+    // 30 minutes billed (provisioning included): more than the 25 the container saw.
+    mock.on(DescribeTransformJobCommand).resolves({ TransformJobStatus: "Completed", TransformStartTime: start, TransformEndTime: new Date(start.getTime() + 1_800_000), TransformResources: { InstanceType: "ml.g5.2xlarge", InstanceCount: 1 } });
+    const statuses = [];
+    for (const runId of ["c-billed", "c-visible"]) statuses.push(await runStatus({ s3: s3.client, sageMaker }, out, { runId }));
+    sageMaker.destroy();
+    // Storage priced at 0 so the figures are the instance's alone: 0.5 h x 10 = 5.00, 10 min x 10 / 60 = 1.67.
+    const costModel = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none" as const, noncurrentDays: 7, retention: { expireAfterDays: 30 } };
+    const [header, billed, visible, total] = formatRunsTable(statuses, costModel);
+    assert.match(header, /GPU min\s+output\s+cost$/);
+    assert.match(billed, /^c-billed\s+done\s+fuxi-t-c-billed-0123abcd Completed .* 30\.0\s+1\.00 GiB\s+CNY 5\.00$/);
+    assert.match(visible, /^c-visible\s+done\s+-\s+.* ≥10\.0\s+1\.00 GiB\s+CNY 1\.67$/);
+    assert.equal(total, "total: 40.0 GPU minutes, 2.00 GiB of output, CNY 6.67 (1 run(s) counted with the runtime's visible time only (no SageMaker times yet), a lower bound)");
+    // Without prices, or a stack that predates the costModel output, the table says so instead of a number.
+    assert.match(formatRunsTable(statuses, { ...costModel, prices: null }).at(-1)!, /^total: 40\.0 GPU minutes, 2\.00 GiB of output, cost unknown: set fuxi:cost/);
+    assert.match(formatRunsTable(statuses, undefined).at(-1)!, /cost unknown: the stack has no costModel output/);
+  });
+
+  it("stack outputs: a costModel is read with nulls as absent, a malformed one is named", () => {
+    const base = { dataBucket: BUCKET, jobNamePrefix: "fuxi-t", inputPrefix: "input/", outputPrefix: "output/", requestsPrefix: "requests/", operationalQueueUrl: "q1", backfillQueueUrl: "q2", deadLetterQueueUrl: "q3" };
+    const model = { prices: null, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none", noncurrentDays: 7, retention: null };
+    const parsed = parseStackOutputs({ ...base, costModel: model }, "stack dev");
+    assert.equal(parsed.costModel!.retention, undefined);
+    assert.equal(parsed.costModel!.prices, null);
+    assert.throws(() => parseStackOutputs({ ...base, costModel: { ...model, steps: "60" } }, "stack dev"), /stack dev has a costModel output without steps/);
+  });
+
+  it("campaign estimate: GPU hours from measured runs (else the stated assumption), cost and storage before anything is enqueued", () => {
+    const model = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0.2 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none" as const, noncurrentDays: 7, retention: { expireAfterDays: 30 } };
+    // 10 runs x 30 min measured = 5 instance-hours x CNY 10; 10 x 60 x 290,746,577 B = 162.5 GiB,
+    // x 0.2 for the first month = 32.49, x (30 + 7 noncurrent days) / 30.4375 x 0.2 = 39.50 over its life.
+    assert.deepEqual(campaignEstimateLines(10, [1800, 1800], model), [
+      "runs            10",
+      "GPU time        5.0 instance-hours on ml.g5.2xlarge (mean of 2 measured runs (30 min 00 s each))",
+      "instance cost   CNY 50.00",
+      "storage         162 GiB (60 steps x 277 MiB per step)",
+      "storage cost    CNY 32.49 for the first month; CNY 39.50 over the retention",
+      "total           CNY 89.50",
+    ]);
+    const assumed = campaignEstimateLines(10, [], { ...model, prices: null });
+    assert.match(assumed[1]!, /^GPU time        11\.7 instance-hours .*assumed 1 h 10 min per run \(10 min 00 s start-up \+ the 1 h 00 min invocation timeout, an upper bound\): no finished run of this stack measured yet\)$/);
+    assert.match(assumed[2]!, /cost unknown: set fuxi:cost/);
+    assert.match(campaignEstimateLines(3, [], undefined)[1]!, /no costModel output/);
+  });
+
+  it("campaign CLI: prints the estimate and enqueues nothing unasked (no terminal, no --yes); --yes enqueues", async () => {
+    await put("input/2025010100/in.nc", "a"); await put("input/2025010100/_SUCCESS", "");
+    await put("input/2025010106/in.nc", "b"); await put("input/2025010106/_SUCCESS", "");
+    // A loopback SageMaker control plane with no jobs yet: the estimate falls back to its stated assumption.
+    const sageMaker = await startTransformRunner({ s3: s3.client, models: {}, launch: () => Promise.reject(new Error("no job runs in this test")) });
+    const dir = await mkdtemp(join(tmpdir(), "fuxi-campaign-cli-"));
+    const outputsFile = join(dir, "outputs.json");
+    const costModel = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0.2 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none", noncurrentDays: 7, retention: { expireAfterDays: 30 } };
+    await writeFile(outputsFile, JSON.stringify({ ...out, costModel }));
+    const env = { ...process.env, ...s3.env, AWS_ENDPOINT_URL_SQS: sqsServer.endpoint, AWS_ENDPOINT_URL_SAGEMAKER: sageMaker.endpoint };
+    const campaign = (extra: string[]) =>
+      promisify(execFile)(process.execPath, ["--import", "tsx", "cli/campaign.ts", "--outputs", outputsFile, "--runs", "2025010100,2025010106", "--no-wait", ...extra], { env, cwd: join(__dirname, "..") })
+        .then((r) => ({ code: 0, stdout: r.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }));
+    const before = sqsServer.model.peek("fuxi-t-backfill").length;
+    try {
+      const refused = await campaign([]);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stdout, /2 run\(s\): 2 to enqueue/);
+      assert.match(refused.stdout, /GPU time {8}2\.3 instance-hours on ml\.g5\.2xlarge \(assumed 1 h 10 min per run/);
+      assert.match(refused.stdout, /instance cost {3}CNY 23\.33/);
+      assert.match(refused.stdout, /Enqueue 2 run\(s\) on the backfill queue\? \[y\/N\] no answer possible \(no terminal\); pass --yes to go on\nnothing enqueued/);
+      assert.equal(sqsServer.model.peek("fuxi-t-backfill").length, before, "nothing sent without an answer");
+      assert.ok(sageMaker.operations().includes("ListTransformJobs"), "the estimate looked for measured runs");
+      const accepted = await campaign(["--yes"]);
+      assert.equal(accepted.code, 0, accepted.stdout);
+      assert.match(accepted.stdout, /enqueued 2 run\(s\)/);
+      assert.equal(sqsServer.model.peek("fuxi-t-backfill").length, before + 2);
+    } finally {
+      await sageMaker.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

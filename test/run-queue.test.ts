@@ -170,9 +170,17 @@ describe("run queue: exactly once over the wire (real SDK against loopback S3 wi
     const sageMaker = fakeSageMaker();
     const handle = createDispatcherHandler({ env: { ...TEST_ENV, MAX_CONCURRENT_JOBS: "2" }, s3: s3.client, sageMaker: sageMaker.client, sqs: fakeSqs().client, logger: captureLogs().logger });
     const record = markerRecord("input/conc/_SUCCESS");
-    const results = await Promise.all(Array.from({ length: 5 }, () => handle(sqsEventOf(eventOf(record)))));
-    const decisions = results.flatMap((r) => r.messages.flatMap((m) => m.outcomes.map((o) => o.decision))).sort();
-    assert.deepEqual(decisions, ["duplicate", "duplicate", "duplicate", "duplicate", "started"]);
+    const deliver = () => handle(sqsEventOf(eventOf(record), { sentAt: new Date() }));
+    const results = await Promise.all(Array.from({ length: 5 }, deliver));
+    const decisions = results.flatMap((r) => r.messages.flatMap((m) => m.outcomes.map((o) => o.decision)));
+    assert.equal(decisions.filter((d) => d === "started").length, 1, decisions.join(", "));
+    // A delivery that lost the ledger race several times waits in the queue (a loaded machine
+    // makes that likely); delivered again, it finds the job: a duplicate, never a second job.
+    const waited = decisions.filter((d) => d === "waiting").length;
+    assert.equal(decisions.filter((d) => d === "duplicate").length + waited, 4, decisions.join(", "));
+    for (let i = 0; i < waited; i++) {
+      assert.deepEqual((await deliver()).messages.flatMap((m) => m.outcomes.map((o) => o.decision)), ["duplicate"]);
+    }
     assert.equal(sageMaker.jobs.size, 1);
     assert.equal(requestPuts.length, 1, "the request object was written once (If-None-Match: *)");
     const tickets = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: ticketKey("requests/_admission/", 1) }));
