@@ -29,7 +29,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { partitionOfRegion } from "../components/partition";
-import { readBody, waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
+import { ApiError, readBody, waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
 import { parseS3Uri } from "./transform-validation";
 
 export const INVOCATION_TIMEOUT_DEFAULT_SECONDS = 900;
@@ -138,12 +138,6 @@ export interface AsyncEndpointRunner {
   waitForInvocation(inferenceId: string, timeoutMs?: number): Promise<AsyncInvocationRecord>;
   operations(): string[];
   stop(): Promise<void>;
-}
-
-class ApiError extends Error {
-  constructor(readonly type: string, message: string, readonly status = 400) {
-    super(message);
-  }
 }
 
 const INFERENCE_ID = /^\S[\x20-\x7e]*$/;

@@ -78,7 +78,7 @@ export interface TransformRunner {
   stop(): Promise<void>;
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(readonly type: string, message: string, readonly status = 400) {
     super(message);
   }
