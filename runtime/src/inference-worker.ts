@@ -5,7 +5,6 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { collectGarbage } from "./collect-garbage";
 import { FRAME_BUSY, FRAME_FREE } from "./frame-states";
-import { checkOnnxHeader } from "./onnx-header";
 import { serveRpc } from "./worker-rpc";
 import { STAGE_NAMES } from "./contract";
 import type { Provider } from "./config";
@@ -164,15 +163,14 @@ async function runStage(session: ort.InferenceSession, io: StageIo, input: Float
 
 serveRpc({
   /**
-   * Checks every stage's .onnx without its weights, then loads the first stage only: /ping is healthy
-   * without throw-away loads, and each later stage is created once, when the run reaches it (a stage
+   * Loads the first stage only (the server has checked every stage's graph without its weights,
+   * `checkModelGraphs`): /ping is healthy without throw-away loads, and each later stage is created once, when the run reaches it (a stage
    * that fails then fails the run, naming its file). With FUXI_KEEP_ALL_STAGES all three are loaded
    * here and stay resident. (No prefetch of the next stage during a run: onnxruntime-node 1.30 builds
    * a session synchronously on the calling thread, so on this thread it could not overlap a step.)
    */
   async init(init: InferenceInit) {
     settings = init;
-    for (let stage = 0; stage < STAGE_NAMES.length; stage++) checkOnnxHeader(modelPath(stage));
     for (let stage = 0; stage < (init.keepAllStages ? STAGE_NAMES.length : 1); stage++) sessions.set(stage, await openSession(stage));
     return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), frameStates, sessionCreations } satisfies InferenceReady };
   },
