@@ -12,6 +12,7 @@
 // original graph with three more Slice nodes, their constant inputs and three more outputs; the
 // weights file is untouched. Hand-written because it is a few fields of four ONNX messages; a
 // protobuf library would need the ONNX schema in the runtime for that.
+import { CHANNELS } from "./model-check";
 import type { OnnxGraphSummary } from "./onnx-graph";
 
 export const NEW_FRAME_OUTPUT = "fuxi_runtime_new_frame";
@@ -78,9 +79,9 @@ export function frameOutputsUnsupported(graph: OnnxGraphSummary): string | undef
 export function withFrameOutputs(model: Uint8Array, plan: FrameOutputsPlan): Uint8Array {
   const { windowInput, output, lat, lon } = plan;
   const slices: Array<{ name: string; data: string; starts: number[]; ends: number[]; axes: number[]; steps: number[]; dims: number[] }> = [
-    { name: NEW_FRAME_OUTPUT, data: output, starts: [1], ends: [2], axes: [1], steps: [1], dims: [1, 1, 70, lat, lon] },
-    { name: CHECK_OUTPUT_SAMPLE, data: output, starts: [0, 0, 0], ends: [1, lat, lon], axes: [1, 3, 4], steps: [1, CHECK_STRIDE, CHECK_STRIDE], dims: [1, 1, 70, sampled(lat), sampled(lon)] },
-    { name: CHECK_INPUT_SAMPLE, data: windowInput, starts: [1, 0, 0], ends: [2, lat, lon], axes: [1, 3, 4], steps: [1, CHECK_STRIDE, CHECK_STRIDE], dims: [1, 1, 70, sampled(lat), sampled(lon)] },
+    { name: NEW_FRAME_OUTPUT, data: output, starts: [1], ends: [2], axes: [1], steps: [1], dims: [1, 1, CHANNELS, lat, lon] },
+    { name: CHECK_OUTPUT_SAMPLE, data: output, starts: [0, 0, 0], ends: [1, lat, lon], axes: [1, 3, 4], steps: [1, CHECK_STRIDE, CHECK_STRIDE], dims: [1, 1, CHANNELS, sampled(lat), sampled(lon)] },
+    { name: CHECK_INPUT_SAMPLE, data: windowInput, starts: [1, 0, 0], ends: [2, lat, lon], axes: [1, 3, 4], steps: [1, CHECK_STRIDE, CHECK_STRIDE], dims: [1, 1, CHANNELS, sampled(lat), sampled(lon)] },
   ];
   const graph: number[][] = [];
   for (const slice of slices) {
