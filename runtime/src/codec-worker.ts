@@ -36,7 +36,8 @@ serveRpc({
     if (args.step.compression !== "none") pool ??= new EncodePool(args.encodeThreads);
     const bytes = await writeForecastStepFile(args.step, args.path, pool?.encodeFields);
     const sha256 = await sha256OfFile(args.path);
-    collectGarbage();
+    // Once this handler has returned nothing references the frame; a GC inside it would keep it.
+    setImmediate(collectGarbage);
     return { result: { ms: performance.now() - started, bytes, sha256 } };
   },
 });

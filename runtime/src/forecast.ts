@@ -215,6 +215,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     if (resumeFrom < total) {
       await engine.setWindow(resumeFrom === 0 ? input.data : await rebuildWindow(s3, reader, output, input, finished, scratchDir, resumeFrom));
     }
+    // The inference worker owns the window now; a resumed run would otherwise keep the input (581 MB) here.
+    input = { ...input, data: new Float32Array(0) };
   } finally {
     await reader.close(); // frees the WASM heap that held the input while it was decoded
   }
