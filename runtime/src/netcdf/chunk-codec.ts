@@ -84,7 +84,7 @@ export function encodeField(field: Float32Array, encoding: FieldEncoding, scratc
   return deflatePlanes(shuffle32(values, scratch.bytes), field.length);
 }
 
-/** Plane 0 is stored when a deflate of its first PROBE_BYTES saves less than this fraction. */
+/** A low byte plane is stored when a deflate of its first PROBE_BYTES saves less than this fraction. */
 const STORE_BELOW_SAVING = 0.03;
 const PROBE_BYTES = 64 * 1024;
 const STORED_BLOCK = 65535;
@@ -92,27 +92,31 @@ const ADLER_BASE = 65521;
 
 /**
  * zlib stream of shuffled float32 planes (`n` bytes each). Byte plane 0 holds the lowest mantissa
- * byte, mostly noise in weather fields: deflating it took ~3/4 of a chunk's time for ~nothing. When
- * a probe of it saves under 3 %, it is written as stored deflate blocks and only planes 1-3 are
- * deflated; the result is one ordinary zlib stream (any inflater, HDF5's deflate filter included,
- * reads it), with the Adler-32 of all four planes. Else the whole chunk is deflated as before.
+ * byte, mostly noise in weather fields: deflating it took ~3/4 of a chunk's time for ~nothing. The
+ * low planes (0, then 1, then 2) whose probe saves under 3 % are written as stored deflate blocks and
+ * only the planes above them are deflated; the result is one ordinary zlib stream (any inflater,
+ * HDF5's deflate filter included, reads it), with the Adler-32 of all four planes. When plane 0
+ * compresses, the whole chunk is deflated as before.
  * Hand-written because zlib's API cannot switch a stream to stored blocks for a range synchronously.
  */
 export function deflatePlanes(planes: Uint8Array, n: number): Buffer {
-  const lowest = planes.subarray(0, n);
-  const probe = lowest.subarray(0, Math.min(PROBE_BYTES, n));
-  if (n === 0 || deflateRawSync(probe, { level: DEFLATE_LEVEL }).length < probe.length * (1 - STORE_BELOW_SAVING)) {
-    return deflateSync(planes, { level: DEFLATE_LEVEL });
-  }
-  // zlib stream of planes 1-3: 2-byte header, raw deflate (ends with the final block), Adler-32 (big-endian).
-  const rest = deflateSync(planes.subarray(n), { level: DEFLATE_LEVEL });
-  const blocks = Math.ceil(n / STORED_BLOCK);
-  const out = Buffer.allocUnsafe(2 + n + 5 * blocks + rest.length - 2);
+  const incompressible = (plane: number) => {
+    const probe = planes.subarray(plane * n, plane * n + Math.min(PROBE_BYTES, n));
+    return deflateRawSync(probe, { level: DEFLATE_LEVEL }).length >= probe.length * (1 - STORE_BELOW_SAVING);
+  };
+  let storedPlanes = 0;
+  while (n > 0 && storedPlanes < 3 && incompressible(storedPlanes)) storedPlanes++;
+  if (storedPlanes === 0) return deflateSync(planes, { level: DEFLATE_LEVEL });
+  const lowest = planes.subarray(0, storedPlanes * n);
+  // zlib stream of the planes above: 2-byte header, raw deflate (ends with the final block), Adler-32 (big-endian).
+  const rest = deflateSync(planes.subarray(lowest.length), { level: DEFLATE_LEVEL });
+  const blocks = Math.ceil(lowest.length / STORED_BLOCK);
+  const out = Buffer.allocUnsafe(2 + lowest.length + 5 * blocks + rest.length - 2);
   out[0] = rest[0];
   out[1] = rest[1];
   let at = 2;
-  for (let from = 0; from < n; from += STORED_BLOCK) {
-    const length = Math.min(STORED_BLOCK, n - from);
+  for (let from = 0; from < lowest.length; from += STORED_BLOCK) {
+    const length = Math.min(STORED_BLOCK, lowest.length - from);
     out[at] = 0; // BFINAL 0, BTYPE 00 (stored); the stream is byte-aligned here
     out.writeUInt16LE(length, at + 1);
     out.writeUInt16LE(~length & 0xffff, at + 3);
@@ -121,7 +125,7 @@ export function deflatePlanes(planes: Uint8Array, n: number): Buffer {
   }
   out.set(rest.subarray(2, rest.length - 4), at);
   at += rest.length - 6;
-  out.writeUInt32BE(adler32Combine(adler32(lowest), rest.readUInt32BE(rest.length - 4), planes.length - n), at);
+  out.writeUInt32BE(adler32Combine(adler32(lowest), rest.readUInt32BE(rest.length - 4), planes.length - lowest.length), at);
   return out;
 }
 
