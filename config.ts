@@ -15,6 +15,10 @@ import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCH
 
 export const CONFIG_NAMESPACE = "fuxi";
 
+/** Each run queue's event source mapping: SQS's smallest maximumConcurrency. Admission is serialised anyway (trigger/admission.ts). */
+export const ESM_MAXIMUM_CONCURRENCY = 2;
+export const MIN_DISPATCHER_CONCURRENCY = 2 * ESM_MAXIMUM_CONCURRENCY;
+
 /** GPU instance families Batch Transform offers (availability per region varies). */
 export const GPU_INSTANCE_FAMILIES = ["ml.g4dn", "ml.g5", "ml.g6", "ml.p3"] as const;
 const GPU_EXPECTATION = `expected ${GPU_INSTANCE_FAMILIES.map((f) => `${f}.*`).join(", ")}`;
@@ -186,20 +190,43 @@ export const stackConfigSchema = z.strictObject({
       amiVersion: oneOf(TRANSFORM_AMI_VERSIONS).optional(),
       /** Default `fuxi-<stack>`; also the base of every resource name. */
       jobNamePrefix: jobNamePrefix.optional(),
+      /** The stack never has more InProgress transform jobs than this; size it to the account's instance quota (docs/trigger.md). */
+      maxConcurrentJobs: int(1, 100).default(1),
     })
-    .default({ instanceType: "ml.g4dn.xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, maxRetries: 1 }),
+    .default({ instanceType: "ml.g4dn.xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, maxRetries: 1, maxConcurrentJobs: 1 }),
+  trigger: z
+    .strictObject({
+      /** A run folder without its .nc is looked at again until this long after the marker. */
+      inputWaitMinutes: int(0, 1440).default(30),
+    })
+    .default({ inputWaitMinutes: 30 }),
+  /** The run queues (docs/trigger.md, "Run queue"). */
+  queue: z
+    .strictObject({
+      /** Slots of transform.maxConcurrentJobs backfill runs leave free for marker-driven runs. */
+      operationalReserve: int(0, 100).default(1),
+      /** A marker-driven run goes to the dead-letter queue after waiting this long (unless the backlog is moving). */
+      maxWaitHours: int(1, 312).default(24),
+      /** The same for backfill runs (campaigns are long; SQS keeps messages 14 days). */
+      backfillMaxWaitHours: int(1, 312).default(312),
+      /** How often a waiting run looks for a free slot. */
+      retrySeconds: int(10, 900).default(60),
+      /** Alarm when the oldest waiting marker-driven run is older than this. */
+      oldestRunAlarmMinutes: int(5, 20160).default(120),
+    })
+    .default({ operationalReserve: 1, maxWaitHours: 24, backfillMaxWaitHours: 312, retrySeconds: 60, oldestRunAlarmMinutes: 120 }),
   lambda: z
     .strictObject({
       memoryMb: int(128, 10240).default(256),
       timeoutSeconds: int(1, 900).default(60),
-      /** Caps parallel job creations; S3 delivers at least once, names are idempotent. */
-      reservedConcurrency: int(1, 1000).default(2),
+      /** At least 4: each of the two queues' event source mappings runs up to 2 dispatchers (their minimum). */
+      reservedConcurrency: int(1, 1000).default(4),
       logRetentionDays: z.preprocess(fromCliString, z
         .number({ error: `is not a retention; expected one of ${LOG_RETENTION_DAYS.join(", ")}` })
         .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), { error: `is not a retention CloudWatch accepts; expected one of ${LOG_RETENTION_DAYS.join(", ")}` }))
         .default(30),
     })
-    .default({ memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 2, logRetentionDays: 30 }),
+    .default({ memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 4, logRetentionDays: 30 }),
   /** Runtime settings that become the SageMaker model's Environment. */
   runtime: z
     .strictObject({
@@ -401,6 +428,9 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
   const jobPrefix = c.transform.jobNamePrefix ?? `fuxi-${opts.stack}`;
   if (c.transform.jobNamePrefix === undefined && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobPrefix) || jobPrefix.length > 40) {
     problems.push(`${CONFIG_NAMESPACE}:transform.jobNamePrefix: (missing) cannot default to ${describe(jobPrefix)} for stack ${describe(opts.stack)}; expected it set explicitly to 1-40 characters a-z, 0-9 and single hyphens`);
+  }
+  if (c.lambda.reservedConcurrency < MIN_DISPATCHER_CONCURRENCY) {
+    problems.push(`${CONFIG_NAMESPACE}:lambda.reservedConcurrency: ${c.lambda.reservedConcurrency} is below ${MIN_DISPATCHER_CONCURRENCY}; expected at least ${MIN_DISPATCHER_CONCURRENCY} (two queues, each polled by up to ${ESM_MAXIMUM_CONCURRENCY} dispatchers: fewer would throttle the event source mappings)`);
   }
   const retention = c.dataBucket.outputRetention;
   if (retention && c.dataBucket.existingName !== undefined) {

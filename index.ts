@@ -1,6 +1,7 @@
 /**
  * FuXi on SageMaker Batch Transform: one stack = one data bucket, one runtime
- * image, one model and the S3 → Lambda trigger, with alerts.
+ * image, one model, the run queues (S3 → SQS → dispatcher Lambda → transform jobs under a cap),
+ * with alerts.
  * Config: config.ts (validated before anything is created). Deploying: docs/deploy.md.
  */
 import * as aws from "@pulumi/aws";
@@ -98,6 +99,13 @@ export = async () => {
       invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
       maxRetries: cfg.transform.maxRetries,
       amiVersion: cfg.transform.amiVersion,
+      maxConcurrentJobs: cfg.transform.maxConcurrentJobs,
+      operationalReserve: cfg.queue.operationalReserve,
+      inputWaitMinutes: cfg.trigger.inputWaitMinutes,
+      maxWaitHours: cfg.queue.maxWaitHours,
+      backfillMaxWaitHours: cfg.queue.backfillMaxWaitHours,
+      retrySeconds: cfg.queue.retrySeconds,
+      functionTimeoutSeconds: cfg.lambda.timeoutSeconds,
     },
     functionName: `${base}-trigger`,
     bucketName: data.bucketName,
@@ -117,7 +125,10 @@ export = async () => {
     namePrefix: base,
     jobNamePrefix: base,
     functionName: trigger.functionName,
-    failureQueueName: trigger.failureQueueName,
+    stack: cfg.stack,
+    operationalQueueName: trigger.queues.operational.name,
+    deadLetterQueueName: trigger.queues.deadLetter.name,
+    oldestRunAlarmMinutes: cfg.queue.oldestRunAlarmMinutes,
     emails: cfg.alerts.emails.map((e) => (alertsAreSecret ? pulumi.secret(e) : e)),
     tags,
   }, was("alerts"));
@@ -140,6 +151,14 @@ export = async () => {
     imageUri: image.imageUri,
     modelName: model.modelName,
     functionName: trigger.functionName,
+    /** Read by `npm run runs` and `npm run campaign` (`pulumi stack output --json`). */
+    jobNamePrefix: base,
+    inputPrefix: prefixes.input,
+    outputPrefix: prefixes.output,
+    requestsPrefix: prefixes.requests,
+    operationalQueueUrl: trigger.queues.operational.url,
+    backfillQueueUrl: trigger.queues.backfill.url,
+    deadLetterQueueUrl: trigger.queues.deadLetter.url,
     alertTopicArn: alerts.topicArn,
     steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
       instanceType: cfg.transform.instanceType,

@@ -21,13 +21,18 @@ export interface AlertsArgs {
   namePrefix: string;
   jobNamePrefix: string;
   functionName: pulumi.Input<string>;
-  failureQueueName: pulumi.Input<string>;
+  /** Stack name: the dimension of the dispatcher's FuXi/RunsNotStarted metric. */
+  stack: string;
+  operationalQueueName: pulumi.Input<string>;
+  deadLetterQueueName: pulumi.Input<string>;
+  /** Alarm when the oldest waiting marker-driven run is older than this. */
+  oldestRunAlarmMinutes: number;
   /** Secret when the stack stores fuxi:alerts as a secret. */
   emails: pulumi.Input<string>[];
   tags: Tags;
 }
 
-/** SNS topic (e-mail subscriptions) fed by an EventBridge rule and two CloudWatch alarms. */
+/** SNS topic (e-mail subscriptions) fed by an EventBridge rule and the stack's CloudWatch alarms. */
 export class Alerts extends pulumi.ComponentResource {
   readonly topicArn: pulumi.Output<string>;
 
@@ -141,13 +146,34 @@ export class Alerts extends pulumi.ComponentResource {
       statistic: "Sum",
     }, child);
 
-    new aws.cloudwatch.MetricAlarm(`${name}-failed-deliveries`, {
+    new aws.cloudwatch.MetricAlarm(`${name}-dead-letters`, {
       ...anyInFiveMinutes,
-      name: `${args.namePrefix}-failed-deliveries`,
-      alarmDescription: "S3 events the trigger Lambda gave up on are waiting in the failure queue.",
+      name: `${args.namePrefix}-dead-letters`,
+      alarmDescription: "Runs that will not start are in the dead-letter queue (npm run runs -- --stack <name> shows why; npm run runs -- replay puts them back).",
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
-      dimensions: { QueueName: args.failureQueueName },
+      dimensions: { QueueName: args.deadLetterQueueName },
+      statistic: "Maximum",
+    }, child);
+
+    new aws.cloudwatch.MetricAlarm(`${name}-runs-not-started`, {
+      ...anyInFiveMinutes,
+      name: `${args.namePrefix}-runs-not-started`,
+      alarmDescription: "The dispatcher rejected a run (bad folder, unknown model, AccessDenied, waited too long): see its _FAILED.json.",
+      namespace: "FuXi",
+      metricName: "RunsNotStarted",
+      dimensions: { Stack: args.stack },
+      statistic: "Sum",
+    }, child);
+
+    new aws.cloudwatch.MetricAlarm(`${name}-oldest-waiting-run`, {
+      ...anyInFiveMinutes,
+      threshold: args.oldestRunAlarmMinutes * 60,
+      name: `${args.namePrefix}-oldest-waiting-run`,
+      alarmDescription: `A marker-driven run has waited more than ${args.oldestRunAlarmMinutes} min for a transform slot (cap or account quota too small for the backlog?).`,
+      namespace: "AWS/SQS",
+      metricName: "ApproximateAgeOfOldestMessage",
+      dimensions: { QueueName: args.operationalQueueName },
       statistic: "Maximum",
     }, child);
 

@@ -156,7 +156,8 @@ export function triggerFunctionPolicy(p: {
   modelArn: string;
   instanceType: string;
   logGroupArn: string;
-  failureQueueArn: string;
+  runQueueArns: string[];
+  deadLetterQueueArn: string;
 }): PolicyDocument {
   const { ctx, bucket, prefixes } = p;
   const part = ctx.partition;
@@ -215,10 +216,35 @@ export function triggerFunctionPolicy(p: {
         Resource: jobArn,
       },
       {
-        Sid: "OnFailureDestination",
+        // Admission asks SageMaker whether a run's job has ended before it frees the run's slot.
+        Sid: "ReadOwnTransformJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:DescribeTransformJob"],
+        Resource: jobArn,
+      },
+      // The run queue (docs/trigger.md, "Run queue").
+      {
+        // The event source mappings poll and delete; the dispatcher delays waiting runs
+        // (ChangeMessageVisibility), requeues long waits (SendMessage) and reads the operational
+        // queue's depth so backfills yield (GetQueueAttributes).
+        Sid: "ConsumeRunQueues",
+        Effect: "Allow",
+        Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+        Resource: p.runQueueArns,
+      },
+      {
+        Sid: "DeadLetterRunsThatCannotStart",
         Effect: "Allow",
         Action: ["sqs:SendMessage"],
-        Resource: p.failureQueueArn,
+        Resource: p.deadLetterQueueArn,
+      },
+      {
+        // ListTransformJobs has no resource-level permissions: AWS requires "*". Admission counts
+        // this stack's InProgress jobs with it (filtered by the job-name prefix in the call).
+        Sid: "CountTransformJobs",
+        Effect: "Allow",
+        Action: ["sagemaker:ListTransformJobs"],
+        Resource: "*",
       },
     ],
   };
@@ -273,7 +299,8 @@ export interface TriggerFunctionRoleArgs {
   modelArn: pulumi.Input<string>;
   instanceType: string;
   logGroupArn: pulumi.Input<string>;
-  failureQueueArn: pulumi.Input<string>;
+  runQueueArns: pulumi.Input<string>[];
+  deadLetterQueueArn: pulumi.Input<string>;
   tags: Tags;
 }
 
@@ -293,9 +320,9 @@ export class TriggerFunctionRole extends pulumi.ComponentResource {
     this.policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: role.name,
       policy: pulumi
-        .all([args.bucketName, args.modelArn, args.logGroupArn, args.failureQueueArn])
-        .apply(([bucket, modelArn, logGroupArn, failureQueueArn]) =>
-          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelArn, instanceType: args.instanceType, logGroupArn, failureQueueArn })),
+        .all([args.bucketName, args.modelArn, args.logGroupArn, pulumi.all(args.runQueueArns), args.deadLetterQueueArn])
+        .apply(([bucket, modelArn, logGroupArn, runQueueArns, deadLetterQueueArn]) =>
+          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelArn, instanceType: args.instanceType, logGroupArn, runQueueArns, deadLetterQueueArn })),
         ),
     }, { parent: this });
     this.roleArn = role.arn;

@@ -3,7 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { bundleTriggerHandler } from "../trigger/bundle";
 import { MARKER_NAME, type TriggerEnvName } from "../runtime/src/contract";
 import type { AwsContext, Tags } from "./context";
-import { tlsOnlyPolicy, TriggerFunctionRole, type Prefixes } from "./roles";
+import { ESM_MAXIMUM_CONCURRENCY } from "../config";
+import { TriggerFunctionRole, type Prefixes } from "./roles";
+import { REDRIVE_MAX_RECEIVE_COUNT, RunQueues } from "./runQueues";
 
 export interface TriggerSettings {
   stack: string;
@@ -16,10 +18,24 @@ export interface TriggerSettings {
   invocationTimeoutSeconds: number;
   maxRetries: number;
   amiVersion?: string;
+  maxConcurrentJobs: number;
+  operationalReserve: number;
+  inputWaitMinutes: number;
+  maxWaitHours: number;
+  backfillMaxWaitHours: number;
+  retrySeconds: number;
+  /** The dispatcher's timeout (admission tickets count this long plus a minute before SageMaker lists their job). */
+  functionTimeoutSeconds: number;
+}
+
+export interface QueueUrls {
+  operational: string;
+  backfill: string;
+  deadLetter: string;
 }
 
 /** The Lambda's environment, keyed by the names trigger/env.ts reads. */
-export function triggerEnvironment(s: TriggerSettings, bucket: string, modelName: string): Partial<Record<TriggerEnvName, string>> {
+export function triggerEnvironment(s: TriggerSettings, bucket: string, modelName: string, queues: QueueUrls): Partial<Record<TriggerEnvName, string>> {
   return {
     STACK_NAME: s.stack,
     DATA_BUCKET: bucket,
@@ -35,6 +51,17 @@ export function triggerEnvironment(s: TriggerSettings, bucket: string, modelName
     INVOCATION_TIMEOUT_SECONDS: String(s.invocationTimeoutSeconds),
     INVOCATION_MAX_RETRIES: String(s.maxRetries),
     ...(s.amiVersion ? { TRANSFORM_AMI_VERSION: s.amiVersion } : {}),
+    OPERATIONAL_QUEUE_URL: queues.operational,
+    BACKFILL_QUEUE_URL: queues.backfill,
+    DEAD_LETTER_QUEUE_URL: queues.deadLetter,
+    MAX_CONCURRENT_JOBS: String(s.maxConcurrentJobs),
+    OPERATIONAL_RESERVE: String(s.operationalReserve),
+    INPUT_WAIT_MINUTES: String(s.inputWaitMinutes),
+    OPERATIONAL_MAX_WAIT_MINUTES: String(s.maxWaitHours * 60),
+    BACKFILL_MAX_WAIT_MINUTES: String(s.backfillMaxWaitHours * 60),
+    RETRY_SECONDS: String(s.retrySeconds),
+    MAX_RECEIVE_COUNT: String(REDRIVE_MAX_RECEIVE_COUNT),
+    ADMISSION_GRACE_SECONDS: String(s.functionTimeoutSeconds + 60),
   };
 }
 
@@ -54,15 +81,15 @@ export interface TriggerArgs {
 }
 
 /**
- * S3 `<input>…/_SUCCESS` → the trigger Lambda (trigger/handler.ts, bundled with
- * esbuild at deploy time) → CreateTransformJob. Failed async invocations go to an
- * SQS queue after Lambda's own retries.
+ * S3 `<input>…/_SUCCESS` → the operational run queue → the dispatcher Lambda (trigger/handler.ts,
+ * bundled with esbuild at deploy time; an SQS event source mapping per queue, partial batch
+ * failures) → CreateTransformJob under the stack's cap. Backfill runs come through their own queue;
+ * runs that cannot start end in the dead-letter queue.
  */
 export class Trigger extends pulumi.ComponentResource {
   readonly functionName: pulumi.Output<string>;
   readonly functionArn: pulumi.Output<string>;
-  readonly failureQueueName: pulumi.Output<string>;
-  readonly failureQueueArn: pulumi.Output<string>;
+  readonly queues: RunQueues;
 
   constructor(name: string, args: TriggerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fuxi:trigger:Trigger", name, {}, opts);
@@ -72,15 +99,12 @@ export class Trigger extends pulumi.ComponentResource {
       retentionInDays: args.logRetentionDays,
       tags: args.tags,
     }, child);
-    const failureQueue = new aws.sqs.Queue(`${name}-failures`, {
-      name: `${args.functionName}-failures`,
-      sqsManagedSseEnabled: true,
-      messageRetentionSeconds: 14 * 24 * 3600,
+    const queues = new RunQueues(`${name}-queues`, {
+      ctx: args.ctx,
+      namePrefix: args.settings.jobNamePrefix,
+      bucketArn: args.bucketArn,
+      functionTimeoutSeconds: args.timeoutSeconds,
       tags: args.tags,
-    }, child);
-    new aws.sqs.QueuePolicy(`${name}-failures-tls-only`, {
-      queueUrl: failureQueue.url,
-      policy: pulumi.jsonStringify(tlsOnlyPolicy("sqs:*", failureQueue.arn)),
     }, child);
     const role = new TriggerFunctionRole(`${name}-role`, {
       ctx: args.ctx,
@@ -90,14 +114,15 @@ export class Trigger extends pulumi.ComponentResource {
       modelArn: args.modelArn,
       instanceType: args.settings.instanceType,
       logGroupArn: logGroup.arn,
-      failureQueueArn: failureQueue.arn,
+      runQueueArns: [queues.operational.arn, queues.backfill.arn],
+      deadLetterQueueArn: queues.deadLetter.arn,
       tags: args.tags,
     }, child);
 
     const code = bundleTriggerHandler().then(({ code }) => new pulumi.asset.AssetArchive({ "index.js": new pulumi.asset.StringAsset(code) }));
     const fn = new aws.lambda.Function(`${name}-function`, {
       name: args.functionName,
-      description: `Starts FuXi Batch Transform jobs for s3 ${args.settings.prefixes.input}*/${MARKER_NAME}`,
+      description: `Dispatches FuXi runs (s3 ${args.settings.prefixes.input}*/${MARKER_NAME} and backfills) to Batch Transform, at most ${args.settings.maxConcurrentJobs} at a time`,
       runtime: aws.lambda.Runtime.NodeJS22dX,
       handler: "index.handler",
       code,
@@ -107,44 +132,41 @@ export class Trigger extends pulumi.ComponentResource {
       reservedConcurrentExecutions: args.reservedConcurrency,
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
       environment: {
-        variables: pulumi.all([args.bucketName, args.modelName]).apply(([bucket, modelName]) =>
-          triggerEnvironment(args.settings, bucket, modelName) as Record<string, string>,
-        ),
+        variables: pulumi
+          .all([args.bucketName, args.modelName, queues.operational.url, queues.backfill.url, queues.deadLetter.url])
+          .apply(([bucket, modelName, operational, backfill, deadLetter]) =>
+            triggerEnvironment(args.settings, bucket, modelName, { operational, backfill, deadLetter }) as Record<string, string>,
+          ),
       },
       tags: args.tags,
     }, { parent: this, dependsOn: [logGroup, role.policy] });
 
-    new aws.lambda.FunctionEventInvokeConfig(`${name}-async`, {
-      functionName: fn.name,
-      maximumRetryAttempts: 2,
-      maximumEventAgeInSeconds: 6 * 3600,
-      destinationConfig: { onFailure: { destination: failureQueue.arn } },
-    }, child);
-
-    const permission = new aws.lambda.Permission(`${name}-s3-invoke`, {
-      action: "lambda:InvokeFunction",
-      function: fn.name,
-      principal: args.ctx.facts.principals.s3,
-      sourceArn: args.bucketArn,
-      sourceAccount: args.ctx.accountId,
-    }, child);
+    for (const [key, queue] of [["operational", queues.operational], ["backfill", queues.backfill]] as const) {
+      new aws.lambda.EventSourceMapping(`${name}-${key}-source`, {
+        eventSourceArn: queue.arn,
+        functionName: fn.arn,
+        batchSize: 10,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        scalingConfig: { maximumConcurrency: ESM_MAXIMUM_CONCURRENCY },
+        tags: args.tags,
+      }, { parent: this, dependsOn: [role.policy] });
+    }
 
     // Replaces the bucket's whole notification configuration (one per bucket).
     new aws.s3.BucketNotification(`${name}-notification`, {
       bucket: args.bucketName,
-      lambdaFunctions: [{
+      queues: [{
         id: `${args.functionName}-input-marker`,
-        lambdaFunctionArn: fn.arn,
+        queueArn: queues.operational.arn,
         events: ["s3:ObjectCreated:*"],
         filterPrefix: args.settings.prefixes.input,
         filterSuffix: MARKER_NAME,
       }],
-    }, { parent: this, dependsOn: [permission] });
+    }, { parent: this, dependsOn: [queues.operationalPolicy] });
 
     this.functionName = fn.name;
     this.functionArn = fn.arn;
-    this.failureQueueName = failureQueue.name;
-    this.failureQueueArn = failureQueue.arn;
-    this.registerOutputs({ functionName: this.functionName, functionArn: this.functionArn, failureQueueArn: this.failureQueueArn });
+    this.queues = queues;
+    this.registerOutputs({ functionName: this.functionName, functionArn: this.functionArn });
   }
 }

@@ -1,22 +1,26 @@
 /**
- * The whole stack on loopback: s3rver as the data bucket, the bucket notification (filter and
- * event shape as AWS applies them) invoking the real trigger handler in-process with Lambda's
- * async-invocation retries, and the local transform runner that starts the real runtime.
+ * The whole stack on loopback: s3rver as the data bucket; the bucket notification (filter and event
+ * shape as AWS applies them) sending to the operational run queue; SQS emulated (tools/local-sqs.ts:
+ * SQS cannot run here) with the event source mappings polling it and invoking the real dispatcher
+ * in-process; and the local transform runner (with an optional account quota) starting the real runtime.
  */
 import { createWriteStream, mkdirSync, WriteStream } from "node:fs";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { createTriggerHandler, type RecordOutcome, type TriggerResult } from "../trigger/handler";
+import { createDispatcherHandler, type DispatchResult, type RunOutcome, type SqsEvent } from "../trigger/handler";
 import { createTriggerLogger } from "../trigger/log";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
+import { startLocalSqs, type LocalSqs } from "../tools/local-sqs";
+import { REDRIVE_MAX_RECEIVE_COUNT } from "../components/runQueues";
+import { eventSourceMapping, type EventSourceMapping } from "./event-source-mapping";
 import { shapeS3Event, type S3Event } from "./s3-event";
 import { runtimeProcessLauncher } from "./runtime-process";
 import { runtimeContainerLauncher } from "./runtime-container";
 import { localModelEnvironment, localTriggerEnvironment, type LocalStack } from "./stack-settings";
 import { startTransformRunner, type ContainerLauncher, type TransformJobRecord, type TransformRunner } from "./transform-runner";
 
-/** Lambda retries a failed asynchronous invocation twice. */
-const LAMBDA_ASYNC_RETRIES = 2;
+/** How often the emulated event source mappings look for visible messages. */
+const POLL_MS = 200;
 
 export interface LocalStackOptions {
   stack: LocalStack;
@@ -29,31 +33,38 @@ export interface LocalStackOptions {
   launch?: ContainerLauncher;
   onRuntimeLog?: (record: Record<string, unknown>) => void;
   onJobUpdate?: (job: TransformJobRecord) => void;
-  /** Delay between Lambda's retries of a failed invocation (AWS: about 1 and 2 minutes). */
-  lambdaRetryDelayMs?: number;
+  /** The local account's transform-instance quota (ResourceLimitExceeded beyond it). */
+  quota?: number;
+  /** Extra dispatcher environment (tests: shorter waits). */
+  triggerEnv?: Record<string, string>;
 }
 
-export interface Delivery {
-  event: S3Event;
-  /** Invocations made (1 + Lambda retries). */
-  attempts: number;
-  result?: TriggerResult;
-  error?: string;
+export interface LocalQueueNames {
+  operational: string;
+  backfill: string;
+  deadLetter: string;
 }
 
 export interface LocalStackHandle {
   s3: LocalS3;
+  sqs: LocalSqs;
+  queues: LocalQueueNames;
+  queueUrls: LocalQueueNames;
   runner: TransformRunner;
   s3DataDir: string;
   logDir: string;
-  /** Every notification delivered to the trigger, in order. */
-  deliveries(): Delivery[];
-  /** Delivers an event to the trigger as Lambda would (used to replay an S3 redelivery). */
-  deliver(event: S3Event): Promise<Delivery>;
-  /** Resolves when every notification emitted so far has been handled. */
-  settled(): Promise<void>;
-  /** Uploads the input file, then the `_SUCCESS` marker, and waits for the trigger. */
-  uploadRun(runId: string, inputName: string, inputBytes: Uint8Array): Promise<RecordOutcome[]>;
+  /** Every dispatcher invocation's result, in order. */
+  dispatches(): DispatchResult[];
+  /** Sends an S3 event to the operational queue as the bucket notification does (to replay a redelivery). */
+  notify(event: S3Event): void;
+  /** Every S3 event sent to the operational queue, in order. */
+  notifications(): S3Event[];
+  /** Resolves when no run-queue message is visible or in flight. */
+  settled(timeoutMs?: number): Promise<void>;
+  /** Uploads the input file, then the `_SUCCESS` marker; resolves with the marker's first decision. */
+  uploadRun(runId: string, inputName: string, inputBytes: Uint8Array): Promise<RunOutcome[]>;
+  /** Outcomes for a run so far. */
+  outcomes(runId: string): RunOutcome[];
   stop(): Promise<void>;
 }
 
@@ -64,6 +75,14 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
   mkdirSync(s3DataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const s3 = await startLocalS3({ buckets: [stack.bucket], directory: s3DataDir });
+  const sqs = await startLocalSqs({ region: stack.config.region });
+  const prefix = stack.config.transform.jobNamePrefix;
+  const queues: LocalQueueNames = { operational: `${prefix}-runs`, backfill: `${prefix}-backfill`, deadLetter: `${prefix}-runs-dlq` };
+  const visibilityTimeoutSeconds = 6 * stack.config.lambda.timeoutSeconds;
+  sqs.model.createQueue({ name: queues.deadLetter });
+  for (const name of [queues.operational, queues.backfill]) sqs.model.createQueue({ name, visibilityTimeoutSeconds, deadLetter: { queue: queues.deadLetter, maxReceiveCount: REDRIVE_MAX_RECEIVE_COUNT } });
+  const queueUrls: LocalQueueNames = { operational: sqs.queueUrl(queues.operational), backfill: sqs.queueUrl(queues.backfill), deadLetter: sqs.queueUrl(queues.deadLetter) };
+
   const logs: WriteStream[] = [];
   const logStream = (name: string) => {
     const stream = createWriteStream(join(logDir, name), { flags: "a" });
@@ -76,6 +95,7 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
   const runner = await startTransformRunner({
     s3: s3.client,
     region: stack.config.region,
+    quota: options.quota,
     models: { [stack.modelName]: { image: image ? `${image.tag} (${image.id})` : "fuxi-runtime (local: tsx runtime/src/main.ts serve)", environment: localModelEnvironment(stack, options.modelDir, options.providers) } },
     launch: options.launch ?? (image ? runtimeContainerLauncher({ ...runtimeLog, image: image.id, port: "free" }) : runtimeProcessLauncher(runtimeLog)),
     onJobUpdate: options.onJobUpdate,
@@ -83,59 +103,80 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
 
   // The handler reads its configuration and the SDK its endpoints from process.env, as in Lambda.
   const savedEnv = { ...process.env };
-  Object.assign(process.env, s3.env, localTriggerEnvironment(stack), { AWS_ENDPOINT_URL_SAGEMAKER: runner.endpoint, AWS_REGION: stack.config.region });
-  const handle = createTriggerHandler({ logger: createTriggerLogger(logStream("trigger.log")) });
+  Object.assign(process.env, s3.env, localTriggerEnvironment(stack, queueUrls), options.triggerEnv ?? {}, {
+    AWS_ENDPOINT_URL_SAGEMAKER: runner.endpoint,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_REGION: stack.config.region,
+  });
+  const handle = createDispatcherHandler({ logger: createTriggerLogger(logStream("trigger.log")) });
+  const results: DispatchResult[] = [];
+  const byRun = new Map<string, RunOutcome[]>();
+  const waiters: Array<() => void> = [];
+  const recorded = async (event: SqsEvent, context: { awsRequestId: string }) => {
+    const result = await handle(event, context);
+    results.push(result);
+    for (const m of result.messages) for (const o of m.outcomes) if (o.runId) byRun.set(o.runId, [...(byRun.get(o.runId) ?? []), o]);
+    for (const wake of waiters.splice(0)) wake();
+    return result;
+  };
+  const mappings: EventSourceMapping[] = [queues.operational, queues.backfill].map((name) =>
+    eventSourceMapping({ model: sqs.model, queue: name, queueArn: sqs.queueArn(name), region: stack.config.region, handler: recorded, maximumConcurrency: 2 }),
+  );
+  let stopped = false;
+  let polling: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    polling = polling.then(async () => {
+      if (!stopped) await Promise.all(mappings.map((m) => m.drain()));
+    });
+  }, POLL_MS);
 
-  const deliveries: Delivery[] = [];
-  const pending = new Set<Promise<unknown>>();
-  const deliver = async (event: S3Event): Promise<Delivery> => {
-    const delivery: Delivery = { event, attempts: 0 };
-    deliveries.push(delivery);
-    for (let attempt = 0; attempt <= LAMBDA_ASYNC_RETRIES; attempt++) {
-      delivery.attempts++;
-      try {
-        delivery.result = await handle(event, { awsRequestId: `local-${deliveries.length}-${attempt}` });
-        delivery.error = undefined;
-        break;
-      } catch (error) {
-        delivery.error = error instanceof Error ? error.message : String(error);
-        if (attempt < LAMBDA_ASYNC_RETRIES) await new Promise((resolve) => setTimeout(resolve, options.lambdaRetryDelayMs ?? 1000));
-      }
-    }
-    return delivery;
+  const notified: S3Event[] = [];
+  const notify = (event: S3Event) => {
+    notified.push(event);
+    sqs.model.send(queues.operational, JSON.stringify(event));
   };
   s3.onObjectCreated((record) => {
     const event = shapeS3Event(record, { region: stack.config.region, bucket: stack.bucket, rule: stack.rule });
-    if (!event) return;
-    const task = deliver(event);
-    pending.add(task);
-    void task.finally(() => pending.delete(task));
+    if (event) notify(event);
   });
-  const settled = async () => {
-    // s3rver emits the event around the time it answers the PUT: give it a turn of the event loop.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (pending.size > 0) await Promise.allSettled([...pending]);
+  const inQueues = () => sqs.model.peek(queues.operational).length + sqs.model.peek(queues.backfill).length;
+  const settled = async (timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    while (inQueues() > 0) {
+      if (Date.now() > deadline) throw new Error(`run queues still hold ${inQueues()} message(s) after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    await polling;
   };
 
   return {
     s3,
+    sqs,
+    queues,
+    queueUrls,
     runner,
     s3DataDir,
     logDir,
-    deliveries: () => [...deliveries],
-    deliver,
+    dispatches: () => [...results],
+    notify,
+    notifications: () => [...notified],
     settled,
+    outcomes: (runId) => [...(byRun.get(runId) ?? [])],
     async uploadRun(runId, inputName, inputBytes) {
       const folder = `${stack.config.prefixes.input}${runId}/`;
-      const before = deliveries.length;
+      const before = byRun.get(runId)?.length ?? 0;
       await s3.client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `${folder}${inputName}`, Body: inputBytes, ContentType: "application/x-netcdf" }));
       await s3.client.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `${folder}_SUCCESS`, Body: new Uint8Array(0), ContentLength: 0 }));
-      await settled();
-      return deliveries.slice(before).flatMap((d) => d.result?.outcomes ?? []);
+      while ((byRun.get(runId)?.length ?? 0) === before) await new Promise<void>((resolve) => waiters.push(resolve));
+      return byRun.get(runId)!.slice(before);
     },
     async stop() {
-      await settled();
+      stopped = true;
+      clearInterval(timer);
+      await polling;
       await runner.stop();
+      await sqs.stop();
       await s3.stop();
       for (const stream of logs) await new Promise<void>((resolve) => stream.end(() => resolve()));
       for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];

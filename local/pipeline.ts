@@ -14,7 +14,7 @@ import { startLocalStackOnLoopback, type LocalStackHandle } from "./local-stack"
 import { DEFAULT_LEADS, localStepSource, renderQuicklooks, type QuicklookImage } from "./quicklook";
 import type { LocalStack } from "./stack-settings";
 import type { TransformJobRecord } from "./transform-runner";
-import type { RecordOutcome } from "../trigger/handler";
+import type { RunOutcome } from "../trigger/handler";
 
 export const REDUCED_GRID = { lat: 181, lon: 360 };
 export const FULL_GRID = { lat: 721, lon: 1440 };
@@ -53,7 +53,7 @@ export interface LocalRunResult {
   outputUri: string;
   outputFolder: string;
   quicklookFolder: string;
-  trigger: RecordOutcome[];
+  trigger: RunOutcome[];
   jobs: TransformJobRecord[];
   manifest: Manifest;
   /** The Batch Transform `.out` object (the runtime's answer: the manifest again). */
@@ -125,7 +125,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     emit({ kind: "phase", phase: "upload", detail: `${formatS3Uri({ bucket: stack.bucket, key: inputFolderKey(stack.config.prefixes.input, runId) })}${inputName} and ${MARKER_NAME}` });
     const trigger = await timed("uploadAndTriggerMs", () => local.uploadRun(runId, inputName, inputBytes));
     const started = trigger.filter((o) => o.decision === "started");
-    if (started.length !== 1 || started[0].decision !== "started") {
+    if (started.length !== 1 || !started[0].jobName) {
       throw new Error(`the trigger did not start exactly one job: ${JSON.stringify(trigger)} (log: ${join(local.logDir, "trigger.log")})`);
     }
     const jobName = started[0].jobName;

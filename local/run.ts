@@ -3,7 +3,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cascadeStepsFault } from "../runtime/src/contract";
-import { SingleBar, Presets } from "cli-progress";
+import { MultiBar, SingleBar, Presets } from "cli-progress";
+import { runLocalQueue } from "./queue-run";
 import { FULL_GRID, LocalRunResult, REDUCED_GRID, runIdFor, runLocalPipeline, type PipelineEvent } from "./pipeline";
 import { parseLeads } from "./quicklook-cli";
 import { loadLocalStack } from "./stack-settings";
@@ -14,6 +15,7 @@ import { formatBytes, formatMoney, priceRuns, type CostModel } from "../cost";
 const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [--full | --grid 181x360]
                   [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
                   [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]
+                  [--runs N [--quota Q]]   (N runs 6 h apart through the run queue, account quota Q)
                   [--container]   (the runtime in the image of \`npm run image:local\`, CPU)`;
 
 export interface CliOptions {
@@ -26,6 +28,9 @@ export interface CliOptions {
   stack: string;
   workDir?: string;
   leads: number[] | false;
+  /** More than one run (or a quota): through the run queue, see local/queue-run.ts. */
+  runs?: number;
+  quota?: number;
   /** Run the runtime in the local CPU image instead of a Node process. */
   container: boolean;
 }
@@ -47,6 +52,8 @@ export function parseCli(argv: string[]): CliOptions | "help" {
       workdir: { type: "string" },
       leads: { type: "string" },
       "no-quicklook": { type: "boolean", default: false },
+      runs: { type: "string" },
+      quota: { type: "string" },
       container: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -80,7 +87,18 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     providers = names as ("cuda" | "cpu")[];
     if (values.container && providers.includes("cuda")) throw new Error("--container runs the local image, the CPU variant: --providers must be cpu");
   }
+  const count = (flag: string, text: string | undefined, max: number) => {
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || +text < 1 || +text > max) throw new Error(`${flag} must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
+    return +text;
+  };
+  const runs = count("--runs", values.runs, 100);
+  const quota = count("--quota", values.quota, 100);
+  if ((runs !== undefined || quota !== undefined) && (values.models || values.input)) throw new Error("--runs/--quota use synthetic inputs and stand-in models: drop --models and --input");
+  if ((runs !== undefined || quota !== undefined) && values.container) throw new Error("--runs/--quota run the runtime as local processes: drop --container (the image runs one forecast at a time)");
   return {
+    runs,
+    quota,
     initTime,
     cascadeSteps,
     grid,
@@ -116,6 +134,7 @@ async function main() {
     console.log(USAGE);
     return;
   }
+  if (cli.runs !== undefined || cli.quota !== undefined) return queueMain(cli);
   const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps });
   const providers = cli.providers ?? (cli.container ? ["cpu"] : defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu()));
   const runId = runIdFor(cli.initTime);
@@ -184,6 +203,49 @@ async function main() {
   if (barStarted) bar.stop();
   const costModel = { prices: stack.config.cost ?? null, retention: stack.config.dataBucket.outputRetention, noncurrentDays: NONCURRENT_VERSION_DAYS };
   console.log(summary(result, (performance.now() - started) / 1000, costModel));
+}
+
+/** `--runs N --quota Q`: N runs through the emulated run queue, one progress line per run. */
+async function queueMain(cli: CliOptions) {
+  const runs = cli.runs ?? 1;
+  const quota = cli.quota ?? 2;
+  // The stack's cap, sized to the local quota as docs/trigger.md advises (a cap above the quota only meets ResourceLimitExceeded).
+  const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps, maxConcurrentJobs: quota });
+  const workDir = cli.workDir ?? resolve("local-run", `queue-${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`);
+  const steps = stack.config.forecast.cascadeSteps.reduce((a, b) => a + b, 0);
+  console.log(`FuXi local run queue: ${runs} runs from ${runIdFor(cli.initTime)} every 6 h, account quota ${quota}, cap ${stack.config.transform.maxConcurrentJobs}, ${steps} steps each, grid ${cli.grid.lat}×${cli.grid.lon}`);
+  console.log("  queue     SQS emulated in-process (tools/local-sqs.ts) with Lambda's event source mapping; the dispatcher is the real trigger Lambda handler");
+  console.log(`  workdir   ${workDir}`);
+  const multibar = new MultiBar({ format: "  {runId} |{bar}| {value}/{total} {state} {job}", hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, clearOnComplete: false }, Presets.shades_classic);
+  const bars = new Map<string, ReturnType<MultiBar["create"]>>();
+  const started = performance.now();
+  try {
+    const result = await runLocalQueue({
+      stack,
+      workDir,
+      firstInit: cli.initTime,
+      runs,
+      quota,
+      grid: cli.grid,
+      providers: cli.providers ?? ["cpu"],
+      onEvent: (event) => {
+        if (event.kind === "phase") return void multibar.log(`  ${event.phase.padEnd(9)} ${event.detail ?? ""}\n`);
+        const bar = bars.get(event.runId) ?? bars.set(event.runId, multibar.create(steps, 0, { runId: event.runId, state: "queued", job: "" })).get(event.runId)!;
+        if (event.kind === "run") bar.update({ state: event.state.padEnd(7), job: event.jobName ?? "" });
+        else bar.update(event.done);
+      },
+    });
+    multibar.stop();
+    console.log(`\n${runs} runs through the queue in ${((performance.now() - started) / 1000).toFixed(1)} s (SYNTHETIC inputs, stand-in model)`);
+    for (const r of result.runs) console.log(`  ${r.runId}  ${r.state.padEnd(6)} ${r.jobName ?? "-"}  started +${((r.startedMs ?? 0) / 1000).toFixed(1)} s, ended +${((r.endedMs ?? 0) / 1000).toFixed(1)} s${r.failureReason ? `  ${r.failureReason}` : ""}`);
+    console.log(`  at most ${result.maxInProgress} job(s) InProgress (cap ${stack.config.transform.maxConcurrentJobs}), dead-letter queue ${result.deadLetters}, CreateTransformJob refusals ${result.createRejections}`);
+    console.log(`  logs       ${join(result.logDir, "trigger.log")}, ${join(result.logDir, "runtime.log")}`);
+    if (result.runs.some((r) => r.state !== "done")) process.exitCode = 1;
+  } catch (error) {
+    multibar.stop();
+    console.error(`\nlocal queue run failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+  }
 }
 
 const MB = 1024 * 1024;

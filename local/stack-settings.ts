@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseStackConfig, type StackConfig } from "../config";
-import { triggerEnvironment } from "../components/trigger";
+import { triggerEnvironment, type QueueUrls } from "../components/trigger";
 import { MARKER_NAME, RUNTIME_ENV } from "../runtime/src/contract";
 import { runtimeEnvironment } from "../components/forecastModel";
 import { REPO_ROOT } from "./runtime-process";
@@ -24,7 +24,7 @@ export interface LocalStack {
 }
 
 /** Reads `Pulumi.<stack>.yaml` from the repository root (its `fuxi:*` and `aws:region` keys). */
-export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number[] } = {}): LocalStack {
+export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number[]; maxConcurrentJobs?: number } = {}): LocalStack {
   const file = join(REPO_ROOT, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) throw new Error(`stack settings file ${file} does not exist (use --stack with one of the Pulumi.<stack>.yaml files)`);
   const document = parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
@@ -34,6 +34,10 @@ export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number
   if (overrides.cascadeSteps) {
     const forecast = typeof values["fuxi:forecast"] === "object" && values["fuxi:forecast"] !== null ? values["fuxi:forecast"] : {};
     raw["fuxi:forecast"] = JSON.stringify({ ...forecast, cascadeSteps: overrides.cascadeSteps });
+  }
+  if (overrides.maxConcurrentJobs !== undefined) {
+    const transform = typeof values["fuxi:transform"] === "object" && values["fuxi:transform"] !== null ? values["fuxi:transform"] : {};
+    raw["fuxi:transform"] = JSON.stringify({ ...transform, maxConcurrentJobs: overrides.maxConcurrentJobs });
   }
   const region = typeof values["aws:region"] === "string" ? values["aws:region"] : "cn-northwest-1";
   let config: StackConfig;
@@ -53,7 +57,7 @@ export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number
 }
 
 /** The trigger Lambda's environment exactly as components/trigger.ts sets it. */
-export function localTriggerEnvironment(stack: LocalStack): Record<string, string> {
+export function localTriggerEnvironment(stack: LocalStack, queues: QueueUrls): Record<string, string> {
   const c = stack.config;
   const env = triggerEnvironment(
     {
@@ -67,9 +71,17 @@ export function localTriggerEnvironment(stack: LocalStack): Record<string, strin
       invocationTimeoutSeconds: c.transform.invocationTimeoutSeconds,
       maxRetries: c.transform.maxRetries,
       amiVersion: c.transform.amiVersion,
+      maxConcurrentJobs: c.transform.maxConcurrentJobs,
+      operationalReserve: c.queue.operationalReserve,
+      inputWaitMinutes: c.trigger.inputWaitMinutes,
+      maxWaitHours: c.queue.maxWaitHours,
+      backfillMaxWaitHours: c.queue.backfillMaxWaitHours,
+      retrySeconds: c.queue.retrySeconds,
+      functionTimeoutSeconds: c.lambda.timeoutSeconds,
     },
     stack.bucket,
     stack.modelName,
+    queues,
   );
   return { ...(env as Record<string, string>), S3_FORCE_PATH_STYLE: "true" };
 }

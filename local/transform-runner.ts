@@ -44,6 +44,11 @@ export interface TransformRunnerOptions {
   pingIntervalMs?: number;
   /** Called on every status change (for progress displays and logs). */
   onJobUpdate?: (job: TransformJobRecord) => void;
+  /**
+   * The account's transform-instance quota: CreateTransformJob answers ResourceLimitExceeded while
+   * this many instances are InProgress (unlimited when omitted).
+   */
+  quota?: number;
 }
 
 export type TransformJobStatus = "InProgress" | "Completed" | "Failed" | "Stopping" | "Stopped";
@@ -111,11 +116,44 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
         throw new ApiError("ResourceInUse", `Job name must be unique within an AWS account and region, and a job with this name already exists (${arn})`);
       const model = options.models[request.ModelName];
       if (!model) throw new ApiError("ValidationException", `Could not find model "arn:${partition}:sagemaker:${region}:${accountId}:model/${request.ModelName.toLowerCase()}".`);
+      const inUse = [...jobs.values()].filter((j) => j.status === "InProgress").reduce((n, j) => n + j.request.TransformResources.InstanceCount, 0);
+      if (options.quota !== undefined && inUse + request.TransformResources.InstanceCount > options.quota)
+        throw new ApiError("ResourceLimitExceeded", `The account-level service limit '${request.TransformResources.InstanceType} for transform job usage' is ${options.quota} Instances, with current utilization of ${inUse} Instances and a request delta of ${request.TransformResources.InstanceCount} Instances. Please use AWS Service Quotas to request an increase for this quota.`);
       const job: TransformJobRecord = { request, arn, status: "InProgress", creationTime: new Date(), outputs: [], invocationAttempts: 0 };
       jobs.set(request.TransformJobName.toLowerCase(), job);
       update(job);
       running.set(job.request.TransformJobName, executeJob(job, model));
       return { TransformJobArn: arn };
+    },
+    ListTransformJobs(body) {
+      // Filters and paging as the API documents them: StatusEquals, NameContains (case-insensitive),
+      // CreationTimeAfter/Before (epoch seconds on the wire), SortBy CreationTime, MaxResults 1-100, NextToken.
+      const max = body.MaxResults === undefined ? 10 : Number(body.MaxResults);
+      if (!Number.isInteger(max) || max < 1 || max > 100) throw new ApiError("ValidationException", `1 validation error detected: Value '${body.MaxResults}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100`);
+      const contains = typeof body.NameContains === "string" ? body.NameContains.toLowerCase() : undefined;
+      const after = typeof body.CreationTimeAfter === "number" ? body.CreationTimeAfter * 1000 : undefined;
+      const before = typeof body.CreationTimeBefore === "number" ? body.CreationTimeBefore * 1000 : undefined;
+      let list = [...jobs.values()]
+        .filter((j) => body.StatusEquals === undefined || j.status === body.StatusEquals)
+        .filter((j) => contains === undefined || j.request.TransformJobName.toLowerCase().includes(contains))
+        .filter((j) => after === undefined || j.creationTime.getTime() > after)
+        .filter((j) => before === undefined || j.creationTime.getTime() < before)
+        .sort((a, b) => b.creationTime.getTime() - a.creationTime.getTime());
+      if (body.SortOrder === "Ascending") list = list.reverse();
+      const offset = typeof body.NextToken === "string" ? Number(body.NextToken) : 0;
+      const page = list.slice(offset, offset + max);
+      const seconds = (date: Date | undefined) => (date ? date.getTime() / 1000 : undefined);
+      return {
+        TransformJobSummaries: page.map((j) => ({
+          TransformJobName: j.request.TransformJobName,
+          TransformJobArn: j.arn,
+          CreationTime: seconds(j.creationTime),
+          TransformEndTime: seconds(j.transformEndTime),
+          TransformJobStatus: j.status,
+          FailureReason: j.failureReason,
+        })),
+        ...(offset + max < list.length ? { NextToken: String(offset + max) } : {}),
+      };
     },
     DescribeTransformJob(body) {
       const name = body.TransformJobName;

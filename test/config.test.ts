@@ -56,8 +56,18 @@ describe("stack config (config.ts)", () => {
     assert.deepEqual(cfg.forecast, { cascadeSteps: [20, 20, 20], compression: "none", runsPerDay: 4 });
     assert.equal(cfg.cost, undefined, "no built-in prices");
     assert.equal(cfg.dataBucket.outputRetention, undefined);
-    assert.deepEqual(cfg.lambda, { memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 2, logRetentionDays: 30 });
+    assert.deepEqual(cfg.lambda, { memoryMb: 256, timeoutSeconds: 60, reservedConcurrency: 4, logRetentionDays: 30 });
+    assert.equal(cfg.transform.maxConcurrentJobs, 1);
+    assert.deepEqual(cfg.trigger, { inputWaitMinutes: 30 });
+    assert.deepEqual(cfg.queue, { operationalReserve: 1, maxWaitHours: 24, backfillMaxWaitHours: 312, retrySeconds: 60, oldestRunAlarmMinutes: 120 });
     assert.equal(cfg.image.baseImage, "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker");
+  });
+
+  it("rejects run-queue settings that would throttle or cannot hold, by key", () => {
+    assert.match(problems({ "fuxi:lambda": { reservedConcurrency: 2 } })[0]!, /^fuxi:lambda\.reservedConcurrency: 2 is below 4; expected at least 4 \(two queues/);
+    assert.match(problems({ "fuxi:transform": { maxConcurrentJobs: 0 } })[0]!, /^fuxi:transform\.maxConcurrentJobs: 0 is out of range; expected an integer from 1 to 100/);
+    assert.match(problems({ "fuxi:queue": { maxWaitHours: 400 } })[0]!, /^fuxi:queue\.maxWaitHours: 400 is out of range; expected an integer from 1 to 312/);
+    assert.match(problems({ "fuxi:trigger": { inputWait: 5 } })[0]!, /^fuxi:trigger\.inputWait: 5 is not a known setting; expected one of inputWaitMinutes/);
   });
 
   it("accepts numbers and booleans as the strings `pulumi config set --path` may store", () => {

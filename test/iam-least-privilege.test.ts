@@ -25,6 +25,7 @@ const ACTIONS_OF: Record<string, string[]> = {
   Upload: ["s3:PutObject", "s3:AbortMultipartUpload"],
   CreateTransformJobCommand: ["sagemaker:CreateTransformJob"],
   ListTransformJobsCommand: ["sagemaker:ListTransformJobs"],
+  paginateListTransformJobs: ["sagemaker:ListTransformJobs"],
   DescribeTransformJobCommand: ["sagemaker:DescribeTransformJob"],
   SendMessageCommand: ["sqs:SendMessage"],
   ReceiveMessageCommand: ["sqs:ReceiveMessage"],
@@ -75,10 +76,11 @@ describe("IAM least privilege: granted actions = the SDK calls the code sends (+
     assert.ok(calls.has("CreateTransformJobCommand") && calls.has("HeadObjectCommand"), `scan found ${[...calls].join(", ")}`);
     const handler = readFileSync(join(ROOT, "trigger", "request.ts"), "utf8");
     const tagsOnCreate = /Tags:\s*\[/.test(handler);
-    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelArn: "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/m", instanceType: "ml.g4dn.xlarge", logGroupArn: "arn:aws-cn:logs:cn-northwest-1:111122223333:log-group:/aws/lambda/fuxi-dev-trigger", failureQueueArn: "arn:aws-cn:sqs:cn-northwest-1:111122223333:fuxi-dev-trigger-failures" });
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelArn: "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/m", instanceType: "ml.g4dn.xlarge", logGroupArn: "arn:aws-cn:logs:cn-northwest-1:111122223333:log-group:/aws/lambda/fuxi-dev-trigger", runQueueArns: ["arn:aws-cn:sqs:cn-northwest-1:111122223333:fuxi-dev-runs", "arn:aws-cn:sqs:cn-northwest-1:111122223333:fuxi-dev-backfill"], deadLetterQueueArn: "arn:aws-cn:sqs:cn-northwest-1:111122223333:fuxi-dev-runs-dlq" });
     const byService = [
       "logs:CreateLogStream", "logs:PutLogEvents", // the Lambda service writes the function's logs
-      "sqs:SendMessage", // the Lambda service delivers failed async invocations to the on-failure queue
+      // the Lambda service's event source mappings poll the run queues with the function's role
+      "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
       ...(tagsOnCreate ? ["sagemaker:AddTags"] : []), // CreateTransformJob with Tags is authorised as AddTags too
     ];
     assert.deepEqual(granted(doc), needed(calls, byService));

@@ -101,11 +101,11 @@ const FAULTS: Fault[] = [
     caughtBy: "iam-no-broad-managed-policy",
     mutate: (s) => s.add({ type: "aws:iam/rolePolicyAttachment:RolePolicyAttachment", name: "power", urn: "urn:pulumi:dev::fuxi-sagemaker::aws:iam/rolePolicyAttachment:RolePolicyAttachment::power", props: { role: "fuxi-dev-trigger", policyArn: "arn:aws-cn:iam::aws:policy/PowerUserAccess" } }),
   },
-  { fault: "the failure queue without encryption at rest", caughtBy: "sqs-queue-encrypted", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-failures", (p) => (p.sqsManagedSseEnabled = false)) },
+  { fault: "the dead-letter queue without encryption at rest", caughtBy: "sqs-queue-encrypted", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-queues-dlq", (p) => (p.sqsManagedSseEnabled = false)) },
   { fault: "the alert topic without encryption at rest", caughtBy: "sns-topic-encrypted", mutate: (s) => s.edit("aws:sns/topic:Topic", "alerts-topic", (p) => delete p.kmsMasterKeyId) },
-  { fault: "the queue policy without its TLS-only statement", caughtBy: "sqs-sns-tls-only", mutate: (s) => s.doc("aws:sqs/queuePolicy:QueuePolicy", "trigger-failures-tls-only", "policy", tlsDenyRemoved) },
+  { fault: "the run queue's policy without its TLS-only statement", caughtBy: "sqs-sns-tls-only", mutate: (s) => s.doc("aws:sqs/queuePolicy:QueuePolicy", "trigger-queues-operational-policy", "policy", tlsDenyRemoved) },
   { fault: "the topic policy without its TLS-only statement", caughtBy: "sqs-sns-tls-only", mutate: (s) => s.doc("aws:sns/topicPolicy:TopicPolicy", "alerts-topic-policy", "policy", tlsDenyRemoved) },
-  { fault: "a queue with no access policy at all", caughtBy: "sqs-sns-policy-present", mutate: (s) => s.remove("aws:sqs/queuePolicy:QueuePolicy", "trigger-failures-tls-only") },
+  { fault: "a queue with no access policy at all", caughtBy: "sqs-sns-policy-present", mutate: (s) => s.remove("aws:sqs/queuePolicy:QueuePolicy", "trigger-queues-dlq-policy") },
   { fault: "a topic with no access policy at all", caughtBy: "sqs-sns-policy-present", mutate: (s) => s.remove("aws:sns/topicPolicy:TopicPolicy", "alerts-topic-policy") },
   { fault: "an adopted bucket whose policy has no TLS-only statement", caughtBy: "s3-bucket-companions", run: adopted((b) => (b.policy = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Deny", Principal: "*", Action: "s3:DeleteBucket", Resource: `arn:aws-cn:s3:::${BUCKET}` }] }))) },
   { fault: "an adopted bucket with versioning suspended", caughtBy: "s3-bucket-companions", run: adopted((b) => (b.versioning = { versioningConfiguration: { status: "Suspended" } })) },
@@ -127,11 +127,16 @@ const FAULTS: Fault[] = [
   { fault: "ECR repository without a lifecycle policy", caughtBy: "ecr-lifecycle-policy", mutate: (s) => s.remove("aws:ecr/lifecyclePolicy:LifecyclePolicy", "runtime-lifecycle") },
   { fault: "a deprecated Lambda runtime", caughtBy: "lambda-supported-runtime", mutate: (s) => s.edit("aws:lambda/function:Function", "trigger-function", (p) => (p.runtime = "nodejs18.x")) },
   { fault: "no reserved concurrency", caughtBy: "lambda-reserved-concurrency", mutate: (s) => s.edit("aws:lambda/function:Function", "trigger-function", (p) => delete p.reservedConcurrentExecutions) },
-  { fault: "no on-failure destination", caughtBy: "lambda-failure-destination", mutate: (s) => s.remove("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", "trigger-async") },
+  { fault: "a run queue that never redrives to the dead-letter queue", caughtBy: "lambda-failure-destination", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-queues-backfill", (p) => delete p.redrivePolicy) },
   { fault: "the function's log group not in the stack", caughtBy: "lambda-log-retention", mutate: (s) => s.remove("aws:cloudwatch/logGroup:LogGroup", "trigger-logs") },
   { fault: "a production stack that keeps every forecast forever (no output retention)", caughtBy: "s3-output-retention-on-production", run: { stack: "prod", config: { "fuxi:dataBucket": { protect: true } } } },
   { fault: "a log group without retention", caughtBy: "log-group-retention", mutate: (s) => s.edit("aws:cloudwatch/logGroup:LogGroup", "trigger-logs", (p) => delete p.retentionInDays) },
-  { fault: "S3 may invoke the function from any account", caughtBy: "lambda-s3-permission-scoped", mutate: (s) => s.edit("aws:lambda/permission:Permission", "trigger-s3-invoke", (p) => delete p.sourceAccount) },
+  {
+    // The trigger is fed by SQS now; the rule guards against wiring S3 straight to a function again.
+    fault: "S3 may invoke a function from any account",
+    caughtBy: "lambda-s3-permission-scoped",
+    mutate: (s) => s.add({ type: "aws:lambda/permission:Permission", name: "s3-invoke", urn: "urn:pulumi:dev::fuxi-sagemaker::aws:lambda/permission:Permission::s3-invoke", props: { action: "lambda:InvokeFunction", function: "fuxi-dev-trigger", principal: "s3.amazonaws.com.cn", sourceArn: "arn:aws-cn:s3:::fuxi-dev-data" } }),
+  },
   { fault: "the model image by tag", caughtBy: "sagemaker-image-by-digest", mutate: (s) => s.edit("aws:sagemaker/model:Model", "fuxi-dev-model", (p) => (p.primaryContainer = { ...p.primaryContainer, image: "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/fuxi-dev-runtime:latest" })) },
   { fault: "transform jobs on a CPU instance", caughtBy: "sagemaker-transform-gpu-instance", mutate: (s) => s.edit("aws:lambda/function:Function", "trigger-function", (p) => (p.environment = { variables: { ...p.environment.variables, TRANSFORM_INSTANCE_TYPE: "ml.c5.xlarge" } })) },
   {
@@ -147,7 +152,7 @@ const FAULTS: Fault[] = [
     caughtBy: "sagemaker-execution-role-not-admin",
     mutate: (s) => s.doc(ROLE_POLICY, "sagemaker-policy", "policy", (d) => d.Statement.push({ Sid: "Admin", Effect: "Allow", Action: "iam:*", Resource: "*" })),
   },
-  { fault: "a resource without the required tags", caughtBy: "required-tags", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-failures", (p) => (p.tags = {})) },
+  { fault: "a resource without the required tags", caughtBy: "required-tags", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-queues-operational", (p) => (p.tags = {})) },
 ];
 
 describe("policy pack mutation suite: planted faults in the real program", function () {

@@ -54,7 +54,8 @@ describe("policy pack on the project's own stacks", function () {
           "aws:iam/rolePolicy:RolePolicy",
           "aws:ecr/repository:Repository",
           "aws:lambda/function:Function",
-          "aws:lambda/permission:Permission",
+          "aws:lambda/eventSourceMapping:EventSourceMapping",
+          "aws:sqs/queue:Queue",
           "aws:sagemaker/model:Model",
         ]) {
           assert.ok(count(type) >= 1, `${stack} has no ${type}`);

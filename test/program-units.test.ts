@@ -75,7 +75,7 @@ describe("policy builders (components/roles.ts)", () => {
 
   it("trigger: jobs only on the stack's model and instance type, named by the lower-cased prefix", () => {
     const modelArn = "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:model/fuxi-dev-model-1";
-    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "Fuxi-Dev", modelArn, instanceType: "ml.g5.2xlarge", logGroupArn: "l", failureQueueArn: "q" });
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "Fuxi-Dev", modelArn, instanceType: "ml.g5.2xlarge", logGroupArn: "l", runQueueArns: ["q1", "q2"], deadLetterQueueArn: "d" });
     const start = doc.Statement.find((s) => s.Sid === "StartTransformJobsOnTheModel")!;
     assert.deepEqual(start.Action, ["sagemaker:CreateTransformJob"]);
     assert.equal(start.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:transform-job/fuxi-dev-*");
@@ -84,7 +84,10 @@ describe("policy builders (components/roles.ts)", () => {
       "ForAllValues:StringEquals": { "sagemaker:InstanceTypes": ["ml.g5.2xlarge"] },
       Null: { "sagemaker:InstanceTypes": "false" },
     });
-    assert.ok(!doc.Statement.some((s) => s.Action.includes("iam:PassRole") || s.Action.includes("sagemaker:DescribeTransformJob")));
+    assert.ok(!doc.Statement.some((s) => s.Action.includes("iam:PassRole")));
+    // Admission reads only this stack's jobs; counting them needs ListTransformJobs, which has no resource type.
+    assert.equal(doc.Statement.find((s) => s.Action.includes("sagemaker:DescribeTransformJob"))!.Resource, "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:transform-job/fuxi-dev-*");
+    assert.equal(doc.Statement.find((s) => s.Action.includes("sagemaker:ListTransformJobs"))!.Resource, "*");
   });
 });
 
@@ -108,11 +111,19 @@ describe("environments", () => {
     const env = triggerEnvironment({
       stack: "dev", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", cascadeSteps: [20, 20, 34], compression: "gzip",
       instanceType: "ml.g5.2xlarge", instanceCount: 2, invocationTimeoutSeconds: 3600, maxRetries: 0,
-    }, "data-bucket", "fuxi-dev-model-1");
+      maxConcurrentJobs: 2, operationalReserve: 1, inputWaitMinutes: 30, maxWaitHours: 24, backfillMaxWaitHours: 312, retrySeconds: 60, functionTimeoutSeconds: 60,
+    }, "data-bucket", "fuxi-dev-model-1", {
+      operational: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-runs",
+      backfill: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-backfill",
+      deadLetter: "https://sqs.cn-northwest-1.amazonaws.com.cn/111122223333/fuxi-dev-runs-dlq",
+    });
     const cfg = readTriggerEnv(env);
     assert.deepEqual(cfg.cascadeSteps, [20, 20, 34]);
     assert.equal(cfg.outputCompression, "gzip");
     assert.equal(cfg.instanceCount, 2);
+    assert.equal(cfg.maxConcurrentJobs, 2);
+    assert.deepEqual(cfg.maxWaitMinutes, { operational: 1440, backfill: 18720 });
+    assert.equal(cfg.admissionGraceSeconds, 120);
     assert.equal(cfg.invocationMaxRetries, 0);
     assert.equal(cfg.transformAmiVersion, undefined);
     assert.equal("TRANSFORM_AMI_VERSION" in env, false);

@@ -58,19 +58,19 @@ function expectedCounts(emails: number, createsBucket = true): Record<string, nu
     "aws:iam/rolePolicy:RolePolicy": 2,
     "aws:sagemaker/model:Model": 1,
     "aws:cloudwatch/logGroup:LogGroup": 1,
-    "aws:sqs/queue:Queue": 1,
-    "aws:sqs/queuePolicy:QueuePolicy": 1,
+    "fuxi:queue:RunQueues": 1,
+    "aws:sqs/queue:Queue": 3,
+    "aws:sqs/queuePolicy:QueuePolicy": 3,
     "aws:kms/key:Key": 1,
     "aws:lambda/function:Function": 1,
-    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
-    "aws:lambda/permission:Permission": 1,
+    "aws:lambda/eventSourceMapping:EventSourceMapping": 2,
     "aws:s3/bucketNotification:BucketNotification": 1,
     "aws:sns/topic:Topic": 1,
     "aws:sns/topicPolicy:TopicPolicy": 1,
     ...(emails ? { "aws:sns/topicSubscription:TopicSubscription": emails } : {}),
     "aws:cloudwatch/eventRule:EventRule": 1,
     "aws:cloudwatch/eventTarget:EventTarget": 1,
-    "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": 4,
   };
 }
 
@@ -103,7 +103,7 @@ const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.i
 const statements = (json: string): Statement[] => (JSON.parse(json) as { Statement: Statement[] }).Statement;
 
 /** Actions AWS only grants on Resource "*". */
-const STAR_RESOURCE_ACTIONS = new Set(["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"]);
+const STAR_RESOURCE_ACTIONS = new Set(["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "sagemaker:ListTransformJobs"]);
 
 interface Expect {
   stack: "dev" | "prod";
@@ -273,10 +273,16 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.equal(tags.Resource, jobs.Resource);
       const logs = stmts.find((s) => list(s.Action).includes("logs:PutLogEvents"))!;
       assert.equal(logs.Resource, `arn:${e.partition}:logs:${e.region}:${ACCOUNT}:log-group:/aws/lambda/${prefix}-trigger:*`);
-      const queue = stmts.find((s) => list(s.Action).includes("sqs:SendMessage"))!;
-      assert.equal(queue.Resource, `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${prefix}-trigger-failures`);
+      const sqsArn = (name: string) => `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${name}`;
+      const consume = stmts.find((s) => s.Sid === "ConsumeRunQueues")!;
+      assert.deepEqual(list(consume.Resource), [sqsArn(`${prefix}-runs`), sqsArn(`${prefix}-backfill`)]);
+      assert.deepEqual(list(consume.Action).sort(), ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]);
+      const dead = stmts.find((s) => s.Sid === "DeadLetterRunsThatCannotStart")!;
+      assert.deepEqual([list(dead.Action), dead.Resource], [["sqs:SendMessage"], sqsArn(`${prefix}-runs-dlq`)]);
+      const count = stmts.find((s) => s.Sid === "CountTransformJobs")!;
+      assert.deepEqual([list(count.Action), count.Resource], [["sagemaker:ListTransformJobs"], "*"]);
       const actions = stmts.flatMap((s) => list(s.Action)).sort();
-      assert.deepEqual([...new Set(actions)], ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sqs:SendMessage"]);
+      assert.deepEqual([...new Set(actions)], ["logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sagemaker:AddTags", "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:ListTransformJobs", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]);
     });
 
     it("IAM: SageMaker pulls only this repository and logs only this stack's job streams", () => {
@@ -287,23 +293,45 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.equal(streams.Resource, `arn:${e.partition}:logs:${e.region}:${ACCOUNT}:log-group:/aws/sagemaker/TransformJobs:log-stream:${prefix}-*`);
     });
 
-    it("notifies the Lambda for <input>…/_SUCCESS only, after the S3 invoke permission exists", () => {
+    it("notifies the operational run queue for <input>…/_SUCCESS only, after its queue policy admits this bucket and account", () => {
       const notification = one(r, "aws:s3/bucketNotification:BucketNotification");
-      const permission = one(r, "aws:lambda/permission:Permission");
-      const functionArn = `arn:${e.partition}:lambda:${e.region}:${ACCOUNT}:function:${prefix}-trigger`;
+      const queue = one(r, "aws:sqs/queue:Queue", "-operational");
+      const policy = one(r, "aws:sqs/queuePolicy:QueuePolicy", "-operational-policy");
       assert.equal(notification.inputs.bucket, bucketName());
-      assert.equal(notification.inputs.lambdaFunctions.length, 1);
-      const target = notification.inputs.lambdaFunctions[0];
-      assert.equal(target.lambdaFunctionArn, functionArn);
+      assert.equal(notification.inputs.lambdaFunctions, undefined);
+      assert.equal(notification.inputs.queues.length, 1);
+      const target = notification.inputs.queues[0];
+      assert.equal(target.queueArn, `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${prefix}-runs`);
       assert.deepEqual(target.events, ["s3:ObjectCreated:*"]);
       assert.equal(target.filterPrefix, e.prefixes.input);
       assert.equal(target.filterSuffix, "_SUCCESS");
-      assert.ok(notification.dependsOn.includes(permission.urn), "BucketNotification must depend on the lambda.Permission");
-      assert.equal(permission.inputs.action, "lambda:InvokeFunction");
-      assert.equal(permission.inputs.principal, "s3.amazonaws.com");
-      assert.equal(permission.inputs.sourceArn, bucketArn());
-      assert.equal(permission.inputs.sourceAccount, ACCOUNT);
-      assert.equal(permission.inputs.function, `${prefix}-trigger`);
+      assert.ok(notification.dependsOn.includes(policy.urn), "S3 validates the destination: the queue policy must exist first");
+      const [tls, fromS3] = statements(policy.inputs.policy);
+      assert.deepEqual(tls!.Condition, { Bool: { "aws:SecureTransport": "false" } });
+      assert.equal(tls!.Effect, "Deny");
+      assert.deepEqual(fromS3!.Principal, { Service: "s3.amazonaws.com" });
+      assert.deepEqual(list(fromS3!.Action), ["sqs:SendMessage"]);
+      assert.equal(fromS3!.Resource, queue.outputs.arn);
+      assert.deepEqual(fromS3!.Condition, { ArnEquals: { "aws:SourceArn": bucketArn() }, StringEquals: { "aws:SourceAccount": ACCOUNT } });
+      for (const q of all(r, "aws:sqs/queue:Queue")) {
+        assert.equal(q.inputs.sqsManagedSseEnabled, true, `${q.name} encrypted`);
+        assert.equal(q.inputs.messageRetentionSeconds, 14 * 24 * 3600);
+      }
+      for (const p of all(r, "aws:sqs/queuePolicy:QueuePolicy")) assert.deepEqual(statements(p.inputs.policy)[0]!.Condition, { Bool: { "aws:SecureTransport": "false" } }, `${p.name} TLS only`);
+      const redrive = JSON.parse(queue.inputs.redrivePolicy);
+      assert.deepEqual(redrive, { deadLetterTargetArn: `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${prefix}-runs-dlq`, maxReceiveCount: 1000 });
+      assert.ok(queue.inputs.visibilityTimeoutSeconds >= 6 * fn().inputs.timeout);
+    });
+
+    it("polls both run queues with partial batch failures and a maximum concurrency", () => {
+      const mappings = all(r, "aws:lambda/eventSourceMapping:EventSourceMapping");
+      assert.deepEqual(mappings.map((m) => m.inputs.eventSourceArn).sort(), [`${prefix}-backfill`, `${prefix}-runs`].map((n) => `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${n}`));
+      for (const m of mappings) {
+        assert.deepEqual(m.inputs.functionResponseTypes, ["ReportBatchItemFailures"]);
+        assert.equal(m.inputs.scalingConfig.maximumConcurrency, 2);
+        assert.equal(m.inputs.functionName, fn().outputs.arn);
+      }
+      assert.ok(fn().inputs.reservedConcurrentExecutions >= 2 * mappings.length, "reserved concurrency covers both mappings (no throttled batches)");
     });
 
     it("sets exactly the Lambda environment trigger/env.ts reads, with this stack's values", () => {
@@ -322,9 +350,14 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.deepEqual(cfg.cascadeSteps, e.cascadeSteps);
       assert.equal(cfg.instanceType, e.instanceType);
       assert.equal(cfg.s3ForcePathStyle, false);
+      assert.equal(cfg.maxConcurrentJobs, e.stack === "prod" ? 2 : 1);
+      assert.equal(cfg.operationalReserve, 1);
+      assert.equal(cfg.inputWaitMinutes, 30);
+      assert.equal(cfg.maxWaitMinutes.operational, 24 * 60);
+      assert.deepEqual(cfg.queues, { operational: r.outputs.operationalQueueUrl, backfill: r.outputs.backfillQueueUrl, deadLetter: r.outputs.deadLetterQueueUrl });
     });
 
-    it("deploys the bundled trigger handler on nodejs22.x with reserved concurrency and an SQS on-failure destination", () => {
+    it("deploys the bundled dispatcher on nodejs22.x with reserved concurrency", () => {
       const f = fn();
       assert.equal(f.inputs.runtime, "nodejs22.x");
       assert.equal(f.inputs.handler, "index.handler");
@@ -334,8 +367,6 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.ok(f.dependsOn.includes(logGroup.urn), "the function waits for its log group");
       assert.ok(f.dependsOn.includes(one(r, "aws:iam/rolePolicy:RolePolicy", "-trigger-role-policy").urn), "the function waits for its permissions");
       assert.ok(logGroup.inputs.retentionInDays > 0);
-      const asyncConfig = one(r, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig");
-      assert.equal(asyncConfig.inputs.destinationConfig.onFailure.destination, `arn:${e.partition}:sqs:${e.region}:${ACCOUNT}:${prefix}-trigger-failures`);
       // The archive holds one CommonJS file that exports the handler.
       const files = f.inputs.code.__archive.assets as Record<string, { __asset: { text: string } }>;
       assert.deepEqual(Object.keys(files), ["index.js"]);
@@ -363,7 +394,7 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       assert.deepEqual(list(tls!.Resource), [bucketArn(), `${bucketArn()}/*`]);
     });
 
-    it("alerts on failed or stopped transform jobs of this stack, Lambda errors and a non-empty failure queue", () => {
+    it("alerts on failed or stopped jobs of this stack, Lambda errors, dead letters, runs not started and an old waiting run", () => {
       const topicArn = String(r.outputs.alertTopicArn);
       const rule = one(r, "aws:cloudwatch/eventRule:EventRule");
       assert.deepEqual(JSON.parse(rule.inputs.eventPattern), {
@@ -375,7 +406,9 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
       const alarms = all(r, "aws:cloudwatch/metricAlarm:MetricAlarm");
       const byMetric = Object.fromEntries(alarms.map((a) => [a.inputs.metricName, a.inputs]));
       assert.deepEqual(byMetric.Errors.dimensions, { FunctionName: `${prefix}-trigger` });
-      assert.deepEqual(byMetric.ApproximateNumberOfMessagesVisible.dimensions, { QueueName: `${prefix}-trigger-failures` });
+      assert.deepEqual(byMetric.ApproximateNumberOfMessagesVisible.dimensions, { QueueName: `${prefix}-runs-dlq` });
+      assert.deepEqual([byMetric.RunsNotStarted.namespace, byMetric.RunsNotStarted.dimensions], ["FuXi", { Stack: e.stack }]);
+      assert.deepEqual([byMetric.ApproximateAgeOfOldestMessage.dimensions, byMetric.ApproximateAgeOfOldestMessage.threshold], [{ QueueName: `${prefix}-runs` }, 7200]);
       for (const a of alarms) assert.deepEqual(a.inputs.alarmActions, [topicArn]);
       const policy = statements(one(r, "aws:sns/topicPolicy:TopicPolicy").inputs.policy);
       const fromEvents = policy.find((s) => (s.Principal as { Service: string }).Service === "events.amazonaws.com")!;
@@ -390,8 +423,9 @@ function checkStack(describeName: string, run: () => Promise<MockRunResult>, e: 
 
     it("exports the bucket, URIs, image, model, function, topic and the commands that start a run", () => {
       const o = r.outputs;
-      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "costModel", "dataBucket", "functionName", "imageUri", "inputUri", "modelName", "outputUri", "startRunCommands", "steadyStateStorage"]);
+      assert.deepEqual(Object.keys(o).sort(), ["alertTopicArn", "backfillQueueUrl", "costModel", "dataBucket", "deadLetterQueueUrl", "functionName", "imageUri", "inputPrefix", "inputUri", "jobNamePrefix", "modelName", "operationalQueueUrl", "outputPrefix", "outputUri", "requestsPrefix", "startRunCommands", "steadyStateStorage"]);
       assert.equal((o.costModel as { instanceType: string }).instanceType, e.instanceType);
+      assert.equal(o.operationalQueueUrl, `https://sqs.${e.region}.${e.dnsSuffix}/${ACCOUNT}/${prefix}-runs`);
       assert.equal(o.inputUri, `s3://${bucketName()}/${e.prefixes.input}`);
       assert.equal(o.outputUri, `s3://${bucketName()}/${e.prefixes.output}`);
       assert.equal(o.functionName, `${prefix}-trigger`);
@@ -448,7 +482,8 @@ describe("Pulumi program under mocks", () => {
     assert.deepEqual(counts, expectedCounts(0, false));
     assert.equal(r.outputs.dataBucket, "team-fuxi-data");
     assert.equal(one(r, "aws:s3/bucketNotification:BucketNotification").inputs.bucket, "team-fuxi-data");
-    assert.equal(one(r, "aws:lambda/permission:Permission").inputs.sourceArn, "arn:aws-cn:s3:::team-fuxi-data");
+    const queuePolicy = JSON.parse(one(r, "aws:sqs/queuePolicy:QueuePolicy", "-operational-policy").inputs.policy);
+    assert.equal(queuePolicy.Statement[1].Condition.ArnEquals["aws:SourceArn"], "arn:aws-cn:s3:::team-fuxi-data");
     const policy = one(r, "aws:iam/rolePolicy:RolePolicy", "-sagemaker-policy").inputs.policy as string;
     assert.ok(policy.includes("arn:aws-cn:s3:::team-fuxi-data/input/*"));
   });

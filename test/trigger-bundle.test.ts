@@ -11,7 +11,8 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { bundleTriggerHandler } from "../trigger/bundle";
 import { handler } from "../trigger/handler";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
-import { BUCKET, eventOf, markerRecord, TEST_ENV } from "./trigger-fixtures";
+import { startLocalSqs, type LocalSqs } from "../tools/local-sqs";
+import { BUCKET, eventOf, markerRecord, OPERATIONAL_QUEUE_ARN, sqsEventOf, TEST_ENV } from "./trigger-fixtures";
 import { repoPathIn } from "./support/repo-paths";
 
 const run = promisify(execFile);
@@ -36,6 +37,11 @@ async function startFakeSageMaker(): Promise<{ endpoint: string; calls: Array<{ 
         res.writeHead(status, { "content-type": "application/x-amz-json-1.1", ...(errorType ? { "x-amzn-errortype": errorType } : {}) });
         res.end(JSON.stringify(payload));
       };
+      if (target === "SageMaker.ListTransformJobs") return reply(200, { TransformJobSummaries: [] });
+      if (target === "SageMaker.DescribeTransformJob") {
+        if (!names.has(String(body.TransformJobName))) return reply(400, { __type: "ResourceNotFound", message: `Could not find requested job with name ${body.TransformJobName}` }, "ResourceNotFound");
+        return reply(200, { TransformJobName: body.TransformJobName, TransformJobStatus: "InProgress" });
+      }
       if (target !== "SageMaker.CreateTransformJob") return reply(400, { __type: "UnknownOperationException", message: target }, "UnknownOperationException");
       const name = String(body.TransformJobName);
       if (names.has(name)) {
@@ -52,16 +58,20 @@ async function startFakeSageMaker(): Promise<{ endpoint: string; calls: Array<{ 
 describe("trigger bundle (esbuild) and endpoint variables", function () {
   this.timeout(60_000);
   let s3: LocalS3;
+  let sqs: LocalSqs;
   let sageMaker: Awaited<ReturnType<typeof startFakeSageMaker>>;
   let bundle: { code: string; sizeBytes: number };
   let workDir: string;
   before(async () => {
     [s3, sageMaker, bundle] = await Promise.all([startLocalS3({ buckets: [BUCKET] }), startFakeSageMaker(), bundleTriggerHandler()]);
+    sqs = await startLocalSqs();
+    for (const name of ["fuxi-test-runs", "fuxi-test-backfill", "fuxi-test-runs-dlq"]) sqs.model.createQueue({ name });
     workDir = mkdtempSync(join(tmpdir(), "fuxi-trigger-bundle-"));
     writeFileSync(join(workDir, "index.js"), bundle.code);
   });
   after(async () => {
     await s3.stop();
+    await sqs.stop();
     await new Promise((resolve) => sageMaker.server.close(resolve));
     rmSync(workDir, { recursive: true, force: true });
   });
@@ -70,7 +80,22 @@ describe("trigger bundle (esbuild) and endpoint variables", function () {
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `input/${runId}/fuxi_input.nc`, Body: "netcdf" }));
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `input/${runId}/_SUCCESS`, Body: "" }));
   }
-  const endpointEnv = () => ({ ...s3.env, AWS_ENDPOINT_URL_SAGEMAKER: sageMaker.endpoint });
+  const endpointEnv = () => ({
+    ...s3.env,
+    AWS_ENDPOINT_URL_SAGEMAKER: sageMaker.endpoint,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    OPERATIONAL_QUEUE_URL: sqs.queueUrl("fuxi-test-runs"),
+    BACKFILL_QUEUE_URL: sqs.queueUrl("fuxi-test-backfill"),
+    DEAD_LETTER_QUEUE_URL: sqs.queueUrl("fuxi-test-runs-dlq"),
+  });
+  /** A message as the event source mapping hands it over, received from the local queue (real receipt handle). */
+  const received = (event: unknown) => {
+    sqs.model.send("fuxi-test-runs", JSON.stringify(event));
+    const [m] = sqs.model.receive("fuxi-test-runs", 1);
+    const e = sqsEventOf(m.body, { queueArn: OPERATIONAL_QUEUE_ARN });
+    e.Records[0].receiptHandle = m.receiptHandle!;
+    return e;
+  };
 
   it("is a deterministic, self-contained CommonJS file under 1 MB", async () => {
     const again = await bundleTriggerHandler();
@@ -87,8 +112,9 @@ describe("trigger bundle (esbuild) and endpoint variables", function () {
 
   it("runs as a Lambda would load it, in a fresh node process, against S3 and SageMaker endpoints from the environment", async () => {
     await userUploads("bundled");
-    const event = eventOf(markerRecord("input/bundled/_SUCCESS", { versionId: "v1" }));
+    const s3Event = eventOf(markerRecord("input/bundled/_SUCCESS", { versionId: "v1" }));
     const invoke = async () => {
+      const event = received(s3Event);
       const script = `require(${JSON.stringify(join(workDir, "index.js"))}).handler(JSON.parse(process.env.EVENT), { awsRequestId: "r" })
         .then((result) => console.log("RESULT " + JSON.stringify(result)), (error) => { console.log("ERROR " + error.message); process.exitCode = 1; });`;
       const { stdout } = await run(process.execPath, ["-e", script], {
@@ -97,33 +123,36 @@ describe("trigger bundle (esbuild) and endpoint variables", function () {
       const lines = stdout.trim().split("\n");
       const result = lines.find((l) => l.startsWith("RESULT "));
       assert.ok(result, stdout);
-      return { result: JSON.parse(result.slice("RESULT ".length)) as { outcomes: Array<{ decision: string; jobName: string }> }, logs: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>) };
+      return { result: JSON.parse(result.slice("RESULT ".length)) as { messages: Array<{ outcomes: Array<{ decision: string; jobName: string }> }> }, logs: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>) };
     };
     const first = await invoke();
-    assert.equal(first.result.outcomes[0].decision, "started");
-    assert.deepEqual(first.logs.map((l) => [l.decision, l.service, l.awsRequestId]), [["started", "fuxi-trigger", "r"]]);
-    const jobName = first.result.outcomes[0].jobName;
-    assert.equal(sageMaker.calls.length, 1);
-    assert.equal(sageMaker.calls[0].target, "SageMaker.CreateTransformJob");
-    assert.equal(sageMaker.calls[0].body.TransformJobName, jobName);
-    assert.deepEqual(sageMaker.calls[0].body.TransformOutput, { S3OutputPath: `s3://${BUCKET}/output/bundled/_transform/`, Accept: "application/json", AssembleWith: "None" });
+    assert.equal(first.result.messages[0].outcomes[0].decision, "started");
+    assert.deepEqual(first.logs.filter((l) => l.decision === "started").map((l) => [l.decision, l.service, l.awsRequestId]), [["started", "fuxi-trigger", "r"]]);
+    const jobName = first.result.messages[0].outcomes[0].jobName;
+    const creates = () => sageMaker.calls.filter((c) => c.target === "SageMaker.CreateTransformJob");
+    assert.equal(creates().length, 1);
+    assert.equal(creates()[0].body.TransformJobName, jobName);
+    assert.deepEqual(creates()[0].body.TransformOutput, { S3OutputPath: `s3://${BUCKET}/output/bundled/_transform/`, Accept: "application/json", AssembleWith: "None" });
     const request = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `requests/${jobName}.json` }));
     assert.equal(JSON.parse(await request.Body!.transformToString()).jobName, jobName);
 
     const second = await invoke();
-    assert.equal(second.result.outcomes[0].decision, "duplicate", "SageMaker's ValidationException over the wire counts as already exists");
-    assert.equal(sageMaker.calls.length, 2);
+    // Its admission ticket is fresh, so the second delivery creates again by name: SageMaker's
+    // ValidationException over the wire counts as "already exists".
+    assert.equal(second.result.messages[0].outcomes[0].decision, "duplicate");
+    assert.equal(creates().length, 2);
+    assert.equal(creates()[1].body.TransformJobName, jobName);
   });
 
   it("the exported handler picks up endpoint variables set after it was imported", async () => {
     await userUploads("inprocess");
     const saved = { ...process.env };
     Object.assign(process.env, TEST_ENV, endpointEnv());
-    const before = sageMaker.calls.length;
+    const before = sageMaker.calls.filter((c) => c.target === "SageMaker.CreateTransformJob").length;
     try {
-      const { outcomes } = await handler(eventOf(markerRecord("input/inprocess/_SUCCESS")));
-      assert.equal(outcomes[0].decision, "started");
-      assert.equal(sageMaker.calls.length, before + 1);
+      const { messages } = await handler(received(eventOf(markerRecord("input/inprocess/_SUCCESS"))));
+      assert.equal(messages[0].outcomes[0].decision, "started");
+      assert.equal(sageMaker.calls.filter((c) => c.target === "SageMaker.CreateTransformJob").length, before + 1);
     } finally {
       process.env = saved;
     }

@@ -1,4 +1,6 @@
-import { CreateTransformJobCommand, SageMakerClient, SageMakerServiceException, type CreateTransformJobCommandInput } from "@aws-sdk/client-sagemaker";
+import { CreateTransformJobCommand, DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient, SageMakerServiceException, type CreateTransformJobCommandInput } from "@aws-sdk/client-sagemaker";
+import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { SqsEvent } from "../trigger/handler";
 import { mockClient } from "aws-sdk-client-mock";
 import { encodeEventKey } from "../runtime/src/contract";
 import type { S3Event, S3EventRecord } from "../trigger/event";
@@ -22,7 +24,47 @@ export const TEST_ENV: Record<string, string> = {
   INVOCATION_TIMEOUT_SECONDS: "3600",
   INVOCATION_MAX_RETRIES: "1",
   TRANSFORM_AMI_VERSION: "al2-ami-sagemaker-batch-gpu-535",
+  OPERATIONAL_QUEUE_URL: "https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-test-runs",
+  BACKFILL_QUEUE_URL: "https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-test-backfill",
+  DEAD_LETTER_QUEUE_URL: "https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-test-runs-dlq",
+  MAX_CONCURRENT_JOBS: "100",
+  OPERATIONAL_RESERVE: "1",
+  INPUT_WAIT_MINUTES: "0",
+  OPERATIONAL_MAX_WAIT_MINUTES: "1440",
+  BACKFILL_MAX_WAIT_MINUTES: "18720",
+  RETRY_SECONDS: "60",
+  MAX_RECEIVE_COUNT: "1000",
+  ADMISSION_GRACE_SECONDS: "120",
 };
+
+export const OPERATIONAL_QUEUE_ARN = "arn:aws-cn:sqs:cn-northwest-1:123456789012:fuxi-test-runs";
+
+let messageSequence = 0;
+/** An S3 event as the operational queue hands it to the dispatcher: one message per event. */
+export function sqsEventOf(body: unknown, options: { receiveCount?: number; sentAt?: Date; queueArn?: string } = {}): SqsEvent {
+  messageSequence++;
+  return {
+    Records: [{
+      messageId: `m-${messageSequence}`,
+      receiptHandle: `rh-${messageSequence}`,
+      body: typeof body === "string" ? body : JSON.stringify(body),
+      attributes: { ApproximateReceiveCount: String(options.receiveCount ?? 1), SentTimestamp: String((options.sentAt ?? new Date("2026-11-22T05:59:59.000Z")).getTime()) },
+      eventSourceARN: options.queueArn ?? OPERATIONAL_QUEUE_ARN,
+    }],
+  };
+}
+
+/** SQS as the dispatcher calls it (ChangeMessageVisibility, SendMessage, GetQueueAttributes), recorded. */
+export function fakeSqs() {
+  const client = new SQSClient({ region: "cn-northwest-1", credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+  const mock = mockClient(client);
+  mock.on(ChangeMessageVisibilityCommand).resolves({});
+  mock.on(SendMessageCommand).resolves({ MessageId: "dl-1" });
+  mock.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" } });
+  const sent = () => mock.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
+  const delays = () => mock.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input);
+  return { client, mock, sent, delays };
+}
 
 /** Encodes a key the way S3 notifications do (the contract's encoder). */
 export const s3EventKey = encodeEventKey;
@@ -85,6 +127,12 @@ export function fakeSageMaker() {
     }
     jobs.set(name, input);
     return { TransformJobArn: `arn:aws-cn:sagemaker:cn-northwest-1:123456789012:transform-job/${name}` };
+  });
+  // Jobs never end here: every created job is InProgress.
+  mock.on(ListTransformJobsCommand).callsFake(() => ({ TransformJobSummaries: [...jobs.keys()].map((name) => ({ TransformJobName: name, TransformJobStatus: "InProgress", CreationTime: new Date(), TransformJobArn: `arn:aws-cn:sagemaker:cn-northwest-1:123456789012:transform-job/${name}` })) }));
+  mock.on(DescribeTransformJobCommand).callsFake((input: { TransformJobName: string }) => {
+    if (!jobs.has(input.TransformJobName)) throw sageMakerError("ResourceNotFound", `Could not find requested job with name ${input.TransformJobName}`, 400);
+    return { TransformJobName: input.TransformJobName, TransformJobStatus: "InProgress" };
   });
   const createCalls = () => mock.commandCalls(CreateTransformJobCommand).map((call) => call.args[0].input);
   return { client, mock, jobs, failNext, createCalls };

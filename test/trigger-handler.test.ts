@@ -2,10 +2,21 @@ import assert from "node:assert/strict";
 import { createCipheriv } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateTransformJobCommand } from "@aws-sdk/client-sagemaker";
-import { createTriggerHandler, RecordOutcome, TriggerRetryError, type TriggerDeps } from "../trigger/handler";
+import { createDispatcherHandler, type RunOutcome, type TriggerDeps } from "../trigger/handler";
 import { TriggerEnvError } from "../trigger/env";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type LocalS3 } from "../tools/local-s3";
-import { BUCKET, captureLogs, eventOf, fakeSageMaker, markerRecord, s3EventKey, sageMakerError, TEST_ENV } from "./trigger-fixtures";
+import { BUCKET, captureLogs, eventOf, fakeSageMaker, fakeSqs, markerRecord, s3EventKey, sageMakerError, sqsEventOf, TEST_ENV, type LogLine } from "./trigger-fixtures";
+
+/** The decision lines (request-object bookkeeping lines left out). */
+const decided = (lines: LogLine[]) => lines.filter((l) => l.decision !== "request-written" && l.decision !== "request-exists");
+
+/** The dispatcher, fed each S3 event as one operational-queue message (as S3 → SQS delivers it). */
+function asQueue(handle: ReturnType<typeof createDispatcherHandler>) {
+  return async (event: unknown, context?: { awsRequestId?: string }) => {
+    const result = await handle(sqsEventOf(event), context);
+    return { outcomes: result.messages.flatMap((m) => m.outcomes), result };
+  };
+}
 
 import { SAGEMAKER_NAME_PATTERN as JOB_NAME_PATTERN } from "../runtime/src/contract";
 const NOW = new Date("2026-11-22T06:00:00.000Z");
@@ -42,11 +53,12 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
   }
   function setup(overrides: Partial<TriggerDeps> = {}) {
     const sageMaker = fakeSageMaker();
+    const sqs = fakeSqs();
     const logs = captureLogs();
-    const handle = createTriggerHandler({ env: TEST_ENV, s3: s3.client, sageMaker: sageMaker.client, logger: logs.logger, now: () => NOW, ...overrides });
-    return { handle, sageMaker, logs };
+    const handle = asQueue(createDispatcherHandler({ env: TEST_ENV, s3: s3.client, sageMaker: sageMaker.client, sqs: sqs.client, logger: logs.logger, now: () => NOW, ...overrides }));
+    return { handle, sageMaker, sqs, logs };
   }
-  const decisions = (outcomes: RecordOutcome[]) => outcomes.map((o) => o.decision);
+  const decisions = (outcomes: RunOutcome[]) => outcomes.map((o) => o.decision);
 
   it("writes the request object and starts one job with exactly the contract's CreateTransformJob input", async () => {
     await run("2023101206");
@@ -59,7 +71,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     assert.equal(outcome.decision, "started");
     const jobName = (outcome as { jobName: string }).jobName;
     assert.match(jobName, /^fuxi-test-2023101206-[0-9a-f]{8}$/);
-    assert.equal((outcome as { requestKey: string }).requestKey, `requests/${jobName}.json`);
+
 
     assert.deepEqual(await readJson(`requests/${jobName}.json`), {
       version: 1,
@@ -117,11 +129,13 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
       "no field beyond the contract's",
     );
 
-    assert.equal(logs.lines.length, 1, "one log line per decision");
-    assert.equal(logs.lines[0].decision, "started");
-    assert.equal(logs.lines[0].jobName, jobName);
-    assert.equal(logs.lines[0].awsRequestId, "req-1");
-    assert.equal(logs.lines[0].level, "info");
+    assert.equal(decided(logs.lines).length, 1, "one log line per decision");
+    const [line] = decided(logs.lines);
+    assert.equal(line.decision, "started");
+    assert.equal(line.jobName, jobName);
+    assert.equal(line.awsRequestId, "req-1");
+    assert.equal(line.level, "info");
+    assert.equal(line.RunsStarted, 1, "the RunsStarted metric (Embedded Metric Format)");
   });
 
   it("leaves TransformAmiVersion out when the stack sets none", async () => {
@@ -137,7 +151,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     const { handle, sageMaker, logs } = setup();
     const first = await handle(eventOf(record));
     const firstRequest = await readJson(`requests/${(first.outcomes[0] as { jobName: string }).jobName}.json`);
-    const later = createTriggerHandler({ env: TEST_ENV, s3: s3.client, sageMaker: sageMaker.client, logger: logs.logger, now: () => new Date("2026-11-22T07:00:00Z") });
+    const later = asQueue(createDispatcherHandler({ env: TEST_ENV, s3: s3.client, sageMaker: sageMaker.client, sqs: fakeSqs().client, logger: logs.logger, now: () => new Date("2026-11-22T07:00:00Z") }));
     const second = await later(eventOf(record));
     const third = await later(eventOf(record));
 
@@ -147,7 +161,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     assert.equal(names.size, 1, "every delivery maps to the same name");
     const [jobName] = names;
     assert.deepEqual(await readJson(`requests/${jobName}.json`), firstRequest, "duplicates do not rewrite the request");
-    assert.deepEqual(logs.lines.map((l) => l.decision), ["started", "duplicate", "duplicate"]);
+    assert.deepEqual(decided(logs.lines).map((l) => l.decision), ["started", "duplicate", "duplicate"]);
   });
 
   it("treats ResourceInUse from SageMaker as a duplicate too", async () => {
@@ -187,7 +201,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     );
     assert.equal(s3EventKey("input/run 2023 10/_SUCCESS"), "input/run+2023+10/_SUCCESS");
     assert.deepEqual(decisions(outcomes), ["started", "started", "started", "skipped"]);
-    const [spaced, unicode, slashed, nested] = outcomes as unknown as Array<{ runId: string; jobName: string; requestKey: string; reason: string }>;
+    const [spaced, unicode, slashed, nested] = (outcomes as unknown as Array<{ runId: string; jobName: string; requestKey: string; reason: string }>).map((o) => ({ ...o, requestKey: `requests/${o.jobName}.json` }));
     assert.equal(spaced.runId, "run 2023 10");
     assert.match(spaced.jobName, /^fuxi-test-run-2023-10-[0-9a-f]{8}$/);
     assert.equal((await readJson(spaced.requestKey)).input, `s3://${BUCKET}/input/run 2023 10/fuxi_input.nc`);
@@ -224,7 +238,8 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
       ],
     );
     const test = await handle({ Service: "Amazon S3", Event: "s3:TestEvent", Time: "2026-11-22T05:00:00.000Z", Bucket: BUCKET, RequestId: "R", HostId: "H" });
-    assert.deepEqual(test.outcomes, []);
+    assert.deepEqual(decisions(test.outcomes), ["skipped"]);
+    assert.deepEqual(test.result.batchItemFailures, [], "skipped messages are deleted");
     assert.equal(sageMaker.createCalls().length, 0);
     assert.deepEqual(logs.lines.map((l) => [l.decision, l.level]), [...Array(6)].map(() => ["skipped", "info"]));
     assert.equal(logs.lines[5].reason, "s3:TestEvent");
@@ -232,16 +247,19 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
 
   it("logs records it cannot use without stopping the others or throwing", async () => {
     await run("good");
-    const { handle, logs } = setup();
+    const { handle, logs, sqs } = setup();
     const noIdentity = markerRecord("input/good/_SUCCESS");
     delete noIdentity.s3.object.sequencer;
     const { outcomes } = await handle(eventOf(markerRecord("input/%E4%BD/_SUCCESS"), { bogus: true } as never, noIdentity, markerRecord("input/good/_SUCCESS")));
     assert.deepEqual(decisions(outcomes), ["invalid", "invalid", "invalid", "started"]);
     assert.match((outcomes[0] as { reason: string }).reason, /not valid URL encoding/);
-    assert.deepEqual(logs.lines.map((l) => l.level), ["error", "error", "error", "info"]);
+    assert.deepEqual(decided(logs.lines).map((l) => l.level), ["error", "error", "error", "info"]);
     const notAnEvent = await handle({ detail: "EventBridge?" } as never);
-    assert.deepEqual(notAnEvent.outcomes, []);
-    assert.equal(logs.lines.at(-1)!.reason, "event has no Records array");
+    assert.deepEqual(decisions(notAnEvent.outcomes), ["invalid"]);
+    assert.equal(logs.lines.at(-1)!.reason, "message is neither an S3 event notification nor a backfill run");
+    assert.equal(logs.lines.at(-1)!.RunsNotStarted, 1, "loud: the RunsNotStarted metric");
+    // Both messages held an unusable record: both went to the dead-letter queue, nothing was dropped.
+    assert.deepEqual(sqs.sent().map((m) => m.QueueUrl), [TEST_ENV.DEAD_LETTER_QUEUE_URL, TEST_ENV.DEAD_LETTER_QUEUE_URL]);
   });
 
   it("lists run folders past 1,000 objects and finds the one input file on a later page", async function () {
@@ -259,7 +277,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     const { handle, sageMaker } = setup();
     const { outcomes } = await handle(eventOf(markerRecord("input/big/_SUCCESS")));
     assert.deepEqual(decisions(outcomes), ["started"]);
-    const request = await readJson((outcomes[0] as { requestKey: string }).requestKey);
+    const request = await readJson(`requests/${outcomes[0].jobName}.json`);
     assert.equal(request.input, `s3://${BUCKET}/input/big/zz_input.nc`);
     assert.equal(sageMaker.jobs.size, 1);
 
@@ -292,7 +310,7 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
       stage: "input-folder",
       runId: "empty",
       jobName: (outcomes[0] as { jobName: string }).jobName,
-      reason: `expected exactly one .nc object directly under s3://${BUCKET}/input/empty/, found 0`,
+      reason: `expected exactly one .nc object directly under s3://${BUCKET}/input/empty/, found 0 (0 min after the marker)`,
       expected: `exactly one <name>.nc directly under s3://${BUCKET}/input/empty/`,
       found: { ncObjects: [], ncObjectCount: 0, objectCount: 2 },
       event: { bucket: BUCKET, key: "input/empty/_SUCCESS", versionId: "e1", sequencer: emptyMarker.s3.object.sequencer, eventName: "ObjectCreated:Put", eventTime: "2026-11-22T05:59:58.000Z" },
@@ -302,61 +320,64 @@ describe("trigger handler (real S3 on loopback, SageMaker mocked)", function () 
     assert.match(two.reason as string, /found 2$/);
     assert.deepEqual((two.found as { ncObjects: string[] }).ncObjects, [`s3://${BUCKET}/input/two/a.nc`, `s3://${BUCKET}/input/two/b.nc`]);
     for (const o of outcomes) assert.equal(await exists(`requests/${(o as { jobName: string }).jobName}.json`), false, "no request object for a rejected run");
-    assert.deepEqual(logs.lines.map((l) => [l.decision, l.level]), [["rejected", "warn"], ["rejected", "warn"]]);
+    assert.deepEqual(decided(logs.lines).map((l) => [l.decision, l.level]), [["rejected", "warn"], ["rejected", "warn"]]);
   });
 
-  it("throws after handling the other records when SageMaker throttles, and the retry finishes the work", async () => {
+  it("keeps a message queued when SageMaker throttles (after handling the others), and the next receive finishes the work", async () => {
     await run("throttled");
     await run("fine");
-    const { handle, sageMaker, logs } = setup();
+    const { handle, sageMaker, sqs, logs } = setup();
     const event = eventOf(markerRecord("input/throttled/_SUCCESS"), markerRecord("input/fine/_SUCCESS"));
     sageMaker.failNext.push(sageMakerError("ThrottlingException", "Rate exceeded", 400));
-    const error = await handle(event).then(
-      () => assert.fail("expected a throw"),
-      (e: unknown) => e,
-    );
-    assert.ok(error instanceof TriggerRetryError, String(error));
-    assert.match(error.message, /input\/throttled\/_SUCCESS: ThrottlingException: Rate exceeded/);
-    assert.deepEqual(decisions(error.outcomes), ["retry", "started"]);
+    const first = await handle(event);
+    assert.deepEqual(decisions(first.outcomes), ["retry", "started"]);
+    assert.match(String(first.outcomes[0].reason), /ThrottlingException: Rate exceeded/);
+    assert.equal(first.result.batchItemFailures.length, 1, "reported as a batch item failure: the message stays");
+    assert.equal(sqs.delays()[0].VisibilityTimeout, 60, "visible again after RETRY_SECONDS");
     assert.equal(sageMaker.jobs.size, 1, "the other record was still handled");
-    assert.deepEqual(logs.lines.map((l) => [l.decision, l.level]), [["retry", "error"], ["started", "info"]]);
+    assert.deepEqual(decided(logs.lines).map((l) => [l.decision, l.level]), [["retry", "warn"], ["started", "info"]]);
 
-    // Lambda's retry delivers the same event again: the throttled run starts, the other is a duplicate.
-    const retry = await handle(event);
-    assert.deepEqual(decisions(retry.outcomes), ["started", "duplicate"]);
+    const again = await handle(event);
+    assert.deepEqual(decisions(again.outcomes), ["started", "duplicate"]);
     assert.equal(sageMaker.jobs.size, 2);
+    assert.deepEqual(again.result.batchItemFailures, []);
   });
 
-  it("logs a permanent CreateTransformJob rejection with the request, writes _FAILED.json and does not throw", async () => {
+  it("a permanent CreateTransformJob rejection (unknown model) writes _FAILED.json, the metric and a dead letter", async () => {
     await run("badjob");
-    const { handle, sageMaker, logs } = setup();
+    const { handle, sageMaker, logs, sqs } = setup();
     sageMaker.mock.on(CreateTransformJobCommand).rejects(sageMakerError("ValidationException", "Could not find model \"fuxi-test-model-1234\".", 400));
     const { outcomes } = await handle(eventOf(markerRecord("input/badjob/_SUCCESS")));
     assert.deepEqual(decisions(outcomes), ["failed"]);
     const line = logs.lines.find((l) => l.decision === "failed")!;
     assert.equal(line.level, "error");
-    assert.equal((line.request as { runId: string }).runId, "badjob");
-    assert.equal((line.createTransformJob as { ModelName: string }).ModelName, "fuxi-test-model-1234");
+    assert.equal(line.RunsNotStarted, 1);
     assert.deepEqual(line.error, { name: "ValidationException", message: "Could not find model \"fuxi-test-model-1234\".", httpStatusCode: 400 });
     const failed = await readJson("output/badjob/_FAILED.json");
     assert.equal(failed.stage, "create-transform-job");
     assert.match(failed.reason as string, /ValidationException: Could not find model/);
-    assert.equal(logs.lines.length, 1);
+    assert.equal(decided(logs.lines).length, 1);
+    const [letter] = sqs.sent();
+    assert.equal(letter.QueueUrl, TEST_ENV.DEAD_LETTER_QUEUE_URL);
+    assert.equal(letter.MessageAttributes?.["fuxi-stage"].StringValue, "create-transform-job");
+    assert.equal(letter.MessageAttributes?.["fuxi-run-id"].StringValue, "badjob");
   });
 
-  it("retries when S3 cannot be reached, and gives up quietly when the bucket does not exist", async () => {
+  it("waits when S3 cannot be reached, and dead-letters with _FAILED.json when the bucket does not exist", async () => {
     const unreachable = new S3Client({ endpoint: "http://127.0.0.1:9", region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, forcePathStyle: true, maxAttempts: 1 });
     const { handle: handleUnreachable } = setup({ s3: unreachable });
-    const error = await handleUnreachable(eventOf(markerRecord("input/x/_SUCCESS"))).then(() => undefined, (e: unknown) => e);
-    assert.ok(error instanceof TriggerRetryError, String(error));
-    assert.equal((error.outcomes[0] as { error: { name: string } }).error.name !== undefined, true);
+    const down = await handleUnreachable(eventOf(markerRecord("input/x/_SUCCESS")));
+    assert.deepEqual(decisions(down.outcomes), ["retry"]);
+    assert.equal(down.result.batchItemFailures.length, 1);
     unreachable.destroy();
 
-    const { handle, sageMaker } = setup({ env: { ...TEST_ENV, DATA_BUCKET: "no-such-bucket-here" } });
-    const { outcomes } = await handle(eventOf(markerRecord("input/x/_SUCCESS", { bucket: "no-such-bucket-here" })));
+    const { handle, sageMaker, sqs } = setup({ env: { ...TEST_ENV, DATA_BUCKET: "no-such-bucket-here" } });
+    const { outcomes, result } = await handle(eventOf(markerRecord("input/x/_SUCCESS", { bucket: "no-such-bucket-here" })));
     assert.deepEqual(decisions(outcomes), ["failed"]);
-    assert.equal((outcomes[0] as { error: { name: string } }).error.name, "NoSuchBucket");
+    assert.equal(outcomes[0].error?.name, "NoSuchBucket");
     assert.equal(sageMaker.createCalls().length, 0);
+    assert.deepEqual(result.batchItemFailures, []);
+    assert.equal(sqs.sent()[0].QueueUrl, TEST_ENV.DEAD_LETTER_QUEUE_URL);
   });
 
   it("refuses to run with an invalid environment, naming the variables", async () => {

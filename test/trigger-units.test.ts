@@ -42,7 +42,22 @@ describe("trigger environment", () => {
       invocationMaxRetries: 1,
       transformAmiVersion: "al2-ami-sagemaker-batch-gpu-535",
       s3ForcePathStyle: true,
+      queues: { operational: TEST_ENV.OPERATIONAL_QUEUE_URL, backfill: TEST_ENV.BACKFILL_QUEUE_URL, deadLetter: TEST_ENV.DEAD_LETTER_QUEUE_URL },
+      maxConcurrentJobs: 100,
+      operationalReserve: 1,
+      inputWaitMinutes: 0,
+      maxWaitMinutes: { operational: 1440, backfill: 18720 },
+      retrySeconds: 60,
+      maxReceiveCount: 1000,
+      admissionGraceSeconds: 120,
     });
+  });
+
+  it("names every bad run-queue variable", () => {
+    assert.throws(
+      () => readTriggerEnv({ ...TEST_ENV, OPERATIONAL_QUEUE_URL: "fuxi-runs", MAX_CONCURRENT_JOBS: "0", MAX_RECEIVE_COUNT: "5000", RETRY_SECONDS: undefined }),
+      /OPERATIONAL_QUEUE_URL must be an SQS queue URL.*MAX_CONCURRENT_JOBS must be a whole number from 1 to 100.*RETRY_SECONDS is not set.*MAX_RECEIVE_COUNT must be a whole number from 10 to 1000/,
+    );
   });
 
   it("treats the optional variables as optional and an empty AMI version as unset", () => {

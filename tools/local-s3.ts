@@ -35,6 +35,43 @@ export interface LocalS3Options {
 export const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 export const LOCAL_REGION = "cn-northwest-1";
 
+/**
+ * s3rver ignores conditional headers. Real S3 (also in the China regions: docs.amazonaws.cn,
+ * AmazonS3/latest/userguide/conditional-writes.html) honours `If-None-Match: *` on PutObject: it
+ * answers 412 PreconditionFailed when the key already exists, and lets exactly one of several
+ * concurrent writers of a new key win. This middleware adds that to s3rver, serialising conditional
+ * writes per key so the check and the write are atomic as S3 makes them. Hand-written: no
+ * maintained S3 emulator for Node implements conditional writes.
+ */
+function conditionalPutMiddleware(store: { existsObject(bucket: string, key: string): Promise<boolean> }) {
+  const tails = new Map<string, Promise<void>>();
+  return async (ctx: { method: string; path: string; querystring: string; get(name: string): string; status: number; type: string; body: unknown }, next: () => Promise<void>) => {
+    if (ctx.method !== "PUT" || ctx.get("if-none-match") !== "*" || /(^|&)(uploadId|partNumber)=/.test(ctx.querystring)) return next();
+    const match = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if (!match) return next();
+    const [bucket, key] = [match[1], decodeURIComponent(match[2])];
+    const id = `${bucket}/${key}`;
+    const before = tails.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before.then(() => mine);
+    tails.set(id, tail);
+    await before;
+    try {
+      if (await store.existsObject(bucket, key)) {
+        ctx.status = 412;
+        ctx.type = "application/xml";
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition><Key>${key.replace(/[<>&]/g, "")}</Key></Error>`;
+        return;
+      }
+      await next();
+    } finally {
+      release();
+      if (tails.get(id) === tail) tails.delete(id);
+    }
+  };
+}
+
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const ownDirectory = options.directory === undefined;
   const directory = options.directory ?? mkdtempSync(join(tmpdir(), "fuxi-s3-"));
@@ -45,6 +82,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     directory,
     configureBuckets: options.buckets.map((name) => ({ name })),
   });
+  // Before s3rver's own middleware: Koa composes the array when the server starts listening.
+  (server.middleware as unknown[]).unshift(conditionalPutMiddleware(server.store));
   const address: AddressInfo = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = new S3Client({

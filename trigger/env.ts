@@ -29,12 +29,29 @@ export interface TriggerConfig {
   invocationMaxRetries: number;
   transformAmiVersion?: string;
   s3ForcePathStyle: boolean;
+  queues: { operational: string; backfill: string; deadLetter: string };
+  /** InProgress jobs of this stack never exceed this. */
+  maxConcurrentJobs: number;
+  /** Slots backfill runs leave free for marker-driven runs (at most maxConcurrentJobs - 1 take effect). */
+  operationalReserve: number;
+  inputWaitMinutes: number;
+  maxWaitMinutes: { operational: number; backfill: number };
+  /** Shortest re-check interval of a waiting run. */
+  retrySeconds: number;
+  /** The queues' redrive maxReceiveCount: waits are spread so it is never reached before the maximum wait. */
+  maxReceiveCount: number;
+  /** How long a fresh admission ticket counts although SageMaker does not list its job yet. */
+  admissionGraceSeconds: number;
 }
 
 const required = (name: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `${name} is not set` : `${name} must be a string`) });
 
 const matching = (name: string, pattern: RegExp, message: string) => required(name).check(z.regex(pattern, message));
+
+const QUEUE_URL_PATTERN = /^https?:\/\/[^/\s]+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/;
+
+const queueUrl = (name: string) => matching(name, QUEUE_URL_PATTERN, `${name} must be an SQS queue URL such as https://sqs.cn-northwest-1.amazonaws.com.cn/123456789012/fuxi-dev-runs`);
 
 const prefix = (name: string) =>
   required(name).check(z.refine(isKeyPrefix, `${name} must be empty or end with "/" (and not start with "/")`));
@@ -93,6 +110,17 @@ const schema = z.object({
     TRANSFORM_AMI_VERSION: z.optional(
       matching("TRANSFORM_AMI_VERSION", /^$|^[a-z0-9][a-z0-9-]{0,62}$/, 'TRANSFORM_AMI_VERSION must look like "al2-ami-sagemaker-batch-gpu-535"'),
     ),
+    OPERATIONAL_QUEUE_URL: queueUrl("OPERATIONAL_QUEUE_URL"),
+    BACKFILL_QUEUE_URL: queueUrl("BACKFILL_QUEUE_URL"),
+    DEAD_LETTER_QUEUE_URL: queueUrl("DEAD_LETTER_QUEUE_URL"),
+    MAX_CONCURRENT_JOBS: integer("MAX_CONCURRENT_JOBS", 1, 100),
+    OPERATIONAL_RESERVE: integer("OPERATIONAL_RESERVE", 0, 100),
+    INPUT_WAIT_MINUTES: integer("INPUT_WAIT_MINUTES", 0, 1440),
+    OPERATIONAL_MAX_WAIT_MINUTES: integer("OPERATIONAL_MAX_WAIT_MINUTES", 1, 20160),
+    BACKFILL_MAX_WAIT_MINUTES: integer("BACKFILL_MAX_WAIT_MINUTES", 1, 20160),
+    RETRY_SECONDS: integer("RETRY_SECONDS", 1, 43200),
+    MAX_RECEIVE_COUNT: integer("MAX_RECEIVE_COUNT", 10, 1000),
+    ADMISSION_GRACE_SECONDS: integer("ADMISSION_GRACE_SECONDS", 1, 3600),
     S3_FORCE_PATH_STYLE: z.optional(
       z.enum(["", "true", "false"], { error: () => 'S3_FORCE_PATH_STYLE must be "true" or "false" when set' }),
     ),
@@ -138,5 +166,13 @@ export function readTriggerEnv(env: Record<string, string | undefined>): Trigger
     invocationMaxRetries: v.INVOCATION_MAX_RETRIES,
     ...(v.TRANSFORM_AMI_VERSION ? { transformAmiVersion: v.TRANSFORM_AMI_VERSION } : {}),
     s3ForcePathStyle: v.S3_FORCE_PATH_STYLE === "true",
+    queues: { operational: v.OPERATIONAL_QUEUE_URL, backfill: v.BACKFILL_QUEUE_URL, deadLetter: v.DEAD_LETTER_QUEUE_URL },
+    maxConcurrentJobs: v.MAX_CONCURRENT_JOBS,
+    operationalReserve: v.OPERATIONAL_RESERVE,
+    inputWaitMinutes: v.INPUT_WAIT_MINUTES,
+    maxWaitMinutes: { operational: v.OPERATIONAL_MAX_WAIT_MINUTES, backfill: v.BACKFILL_MAX_WAIT_MINUTES },
+    retrySeconds: v.RETRY_SECONDS,
+    maxReceiveCount: v.MAX_RECEIVE_COUNT,
+    admissionGraceSeconds: v.ADMISSION_GRACE_SECONDS,
   };
 }

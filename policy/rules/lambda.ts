@@ -72,14 +72,20 @@ export const lambdaReservedConcurrency: ResourceValidationPolicy = {
 
 export const lambdaFailureDestination: StackValidationPolicy = {
   name: "lambda-failure-destination",
-  description: "Every Lambda function keeps events that failed all retries: a dead-letter queue or an on-failure destination.",
+  description: "Every Lambda function keeps events that failed all retries: a dead-letter queue, an on-failure destination, or (for a function fed by SQS event source mappings) source queues that redrive to a dead-letter queue.",
   enforcementLevel: "mandatory",
   severity: "medium",
-  remediationSteps: "Set deadLetterConfig.targetArn on the function, or add an aws.lambda.FunctionEventInvokeConfig with destinationConfig.onFailure.destination.",
+  remediationSteps: "Set deadLetterConfig.targetArn on the function, add an aws.lambda.FunctionEventInvokeConfig with destinationConfig.onFailure.destination, or give every SQS queue that feeds it a redrivePolicy.",
   validateStack: (args, report) => {
     const invokeConfigs = ofType(args.resources, T.lambdaEventInvokeConfig);
+    const mappings = ofType(args.resources, T.lambdaEventSourceMapping);
+    const queues = ofType(args.resources, T.sqsQueue);
     for (const fn of ofType(args.resources, T.lambdaFunction)) {
       if (isSet(() => fn.props.deadLetterConfig?.targetArn)) continue;
+      // Polled functions: a failed message stays in its queue, then goes to the queue's dead-letter queue.
+      const sources = mappings.filter((m) => refersTo(m, "functionName", fn, ["name", "arn", "id"]));
+      const sourceQueues = sources.map((m) => queues.find((q) => refersTo(m, "eventSourceArn", q, ["arn"])));
+      if (sources.length > 0 && sourceQueues.every((q) => q !== undefined && isSet(() => q.props.redrivePolicy))) continue;
       const configs = invokeConfigs.filter((c) => refersTo(c, "functionName", fn, ["name", "arn", "id"]));
       if (configs.some((c) => isSet(() => c.props.destinationConfig?.onFailure?.destination))) continue;
       report(

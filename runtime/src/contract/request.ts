@@ -25,6 +25,12 @@ export interface ForecastRequest {
 }
 
 export const REQUEST_FIELDS = ["version", "jobName", "runId", "input", "outputPrefix", "cascadeSteps", "outputFormat", "compression", "requestedAt", "event"] as const;
+/**
+ * The eventName of a backfill run (`npm run campaign`): the marker exists already, and the run carries
+ * the marker's versionId, or a sequencer made from its LastModified and ETag (docs/contract.md).
+ */
+export const CAMPAIGN_EVENT_NAME = "fuxi:Campaign";
+
 export const REQUEST_EVENT_FIELDS = ["bucket", "key", "versionId", "sequencer", "eventName", "eventTime"] as const;
 export const COMPRESSIONS = ["none", "gzip", "bitround"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -145,7 +151,9 @@ export function parseForecastRequest(body: string, lanes: RequestLanes): Forecas
   if (event.bucket !== lanes.bucket) throw new RequestError("event.bucket", `must be this stack's bucket ${JSON.stringify(lanes.bucket)}, got ${JSON.stringify(event.bucket)}`);
   const marker = markerKey(lanes.inputPrefix, runId);
   if (event.key !== marker) throw new RequestError("event.key", `must be the ${MARKER_NAME} marker of the run's input folder, ${JSON.stringify(marker)}, got ${JSON.stringify(event.key)}`);
-  if (!event.eventName.startsWith("ObjectCreated:")) throw new RequestError("event.eventName", `must be an ObjectCreated event, got ${JSON.stringify(event.eventName)}`);
+  if (!event.eventName.startsWith("ObjectCreated:") && event.eventName !== CAMPAIGN_EVENT_NAME) {
+    throw new RequestError("event.eventName", `must be an ObjectCreated event or ${JSON.stringify(CAMPAIGN_EVENT_NAME)}, got ${JSON.stringify(event.eventName)}`);
+  }
   const hash = identityHash(event);
   if (!jobName.endsWith(`-${hash}`)) {
     throw new RequestError("jobName", `must end in "-${hash}", the identity hash of event (bucket, key, versionId or sequencer), got ${JSON.stringify(jobName)}`);

@@ -1,0 +1,172 @@
+/**
+ * One status line per run, from S3 (markers, request objects, step files, manifests, _FAILED.json),
+ * SageMaker (this stack's jobs, ListTransformJobs by the run's name part) and the queues.
+ */
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient, type TransformJobSummary } from "@aws-sdk/client-sagemaker";
+import { formatBytes, formatMoney, priceRuns, type CostModel, type ObservedRun } from "../cost";
+import { sanitiseRunId, type RunUsage } from "../runtime/src/contract";
+import type { StackOutputs } from "./stack-outputs";
+
+export type RunState = "queued" | "running" | "done" | "failed";
+
+export interface RunStatus {
+  runId: string;
+  markerAt?: Date;
+  state: RunState;
+  jobName?: string;
+  jobStatus?: string;
+  stepsWritten: number;
+  stepsExpected?: number;
+  wallSeconds?: number;
+  reason?: string;
+  /** What the run is priced from: the job's billed start and end (SageMaker) and the manifest's usage. */
+  observed: ObservedRun;
+}
+
+export interface StatusClients {
+  s3: S3Client;
+  sageMaker: SageMakerClient;
+  now?: () => Date;
+}
+
+async function getJson(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await got.Body!.transformToString()) as Record<string, unknown>;
+  } catch (error) {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return undefined;
+    if (error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+async function listAll(s3: S3Client, bucket: string, prefix: string, delimiter?: string) {
+  const keys: { key: string; lastModified?: Date; eTag?: string }[] = [];
+  const prefixes: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) keys.push({ key: o.Key!, lastModified: o.LastModified, eTag: o.ETag });
+    for (const p of page.CommonPrefixes ?? []) prefixes.push(p.Prefix!);
+    token = page.NextContinuationToken;
+  } while (token);
+  return { keys, prefixes };
+}
+
+/** Run ids under the input prefix (folders), optionally only those whose marker is newer than `since`. */
+export async function listRunIds(s3: S3Client, out: StackOutputs, since?: Date): Promise<{ runId: string; markerAt?: Date }[]> {
+  const { prefixes } = await listAll(s3, out.dataBucket, out.inputPrefix, "/");
+  const runs: { runId: string; markerAt?: Date }[] = [];
+  for (const p of prefixes) {
+    const runId = p.slice(out.inputPrefix.length, -1);
+    let markerAt: Date | undefined;
+    try {
+      markerAt = (await s3.send(new HeadObjectCommand({ Bucket: out.dataBucket, Key: `${p}_SUCCESS` }))).LastModified;
+    } catch {
+      markerAt = undefined;
+    }
+    if (since && (!markerAt || markerAt < since)) continue;
+    runs.push({ runId, ...(markerAt ? { markerAt } : {}) });
+  }
+  return runs;
+}
+
+/** The stack's jobs whose name carries this runId, newest first. */
+async function jobsOf(sageMaker: SageMakerClient, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
+  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
+  const contains = middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`;
+  const page = await sageMaker.send(new ListTransformJobsCommand({ NameContains: contains, SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 20 }));
+  const pattern = new RegExp(`^${contains.replace(/[-]/g, "\\-")}[0-9a-f]{8}$`, "i");
+  return (page.TransformJobSummaries ?? []).filter((j) => pattern.test(j.TransformJobName ?? ""));
+}
+
+/**
+ * The job's billed window and instances: Batch Transform bills TransformStartTime → TransformEndTime
+ * (provisioning included, which the container cannot see); ListTransformJobs does not return them.
+ */
+async function billedWindow(sageMaker: SageMakerClient, jobName: string): Promise<Pick<ObservedRun, "transformStartTime" | "transformEndTime" | "instanceType" | "instanceCount">> {
+  const job = await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: jobName }));
+  return {
+    ...(job.TransformStartTime ? { transformStartTime: new Date(job.TransformStartTime) } : {}),
+    ...(job.TransformEndTime ? { transformEndTime: new Date(job.TransformEndTime) } : {}),
+    ...(job.TransformResources?.InstanceType ? { instanceType: job.TransformResources.InstanceType } : {}),
+    ...(job.TransformResources?.InstanceCount ? { instanceCount: job.TransformResources.InstanceCount } : {}),
+  };
+}
+
+export async function runStatus(c: StatusClients, out: StackOutputs, run: { runId: string; markerAt?: Date }): Promise<RunStatus> {
+  const now = (c.now ?? (() => new Date()))();
+  const outputFolder = `${out.outputPrefix}${run.runId}/`;
+  const [outputs, manifest, failed, jobs] = await Promise.all([
+    listAll(c.s3, out.dataBucket, outputFolder),
+    getJson(c.s3, out.dataBucket, `${outputFolder}_SUCCESS`),
+    getJson(c.s3, out.dataBucket, `${outputFolder}_FAILED.json`),
+    jobsOf(c.sageMaker, out, run.runId),
+  ]);
+  const stepsWritten = outputs.keys.filter((k) => /^\d{3}\.nc$/.test(k.key.slice(outputFolder.length))).length;
+  const job = jobs[0];
+  let stepsExpected: number | undefined = typeof manifest?.steps === "number" ? manifest.steps : undefined;
+  if (stepsExpected === undefined && job?.TransformJobName) {
+    const request = await getJson(c.s3, out.dataBucket, `${out.requestsPrefix}${job.TransformJobName}.json`);
+    if (Array.isArray(request?.cascadeSteps)) stepsExpected = (request!.cascadeSteps as number[]).reduce((a, b) => a + b, 0);
+  }
+  const usage = manifest?.usage as RunUsage | undefined;
+  const observed: ObservedRun = {
+    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount } } : {}),
+    ...(job?.TransformJobName ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
+  };
+  const base = { runId: run.runId, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}), observed };
+  const failedAt = typeof failed?.failedAt === "string" ? new Date(failed.failedAt) : undefined;
+  if (job) {
+    const created = job.CreationTime ? new Date(job.CreationTime) : undefined;
+    const ended = job.TransformEndTime ? new Date(job.TransformEndTime) : undefined;
+    const wallSeconds = created ? Math.round(((ended ?? now).getTime() - created.getTime()) / 1000) : undefined;
+    const state: RunState = job.TransformJobStatus === "InProgress" || job.TransformJobStatus === "Stopping" ? "running" : job.TransformJobStatus === "Completed" && manifest ? "done" : "failed";
+    const reason = state === "failed" ? job.FailureReason ?? (job.TransformJobStatus === "Completed" ? "job Completed but no _SUCCESS manifest" : job.TransformJobStatus) : undefined;
+    return { ...base, state, jobName: job.TransformJobName, jobStatus: job.TransformJobStatus, ...(wallSeconds !== undefined ? { wallSeconds } : {}), ...(reason ? { reason } : {}) };
+  }
+  if (failed && (!run.markerAt || !failedAt || failedAt >= run.markerAt)) return { ...base, state: "failed", reason: String(failed.reason ?? "see _FAILED.json") };
+  if (manifest) return { ...base, state: "done" };
+  return { ...base, state: "queued" };
+}
+
+/** runId, state, job and status, steps, wall time: fixed-width columns. */
+function statusColumns(s: RunStatus): string {
+  const steps = `${s.stepsWritten}/${s.stepsExpected ?? "?"} steps`;
+  const wall = s.wallSeconds !== undefined ? `${Math.floor(s.wallSeconds / 60)}m${String(s.wallSeconds % 60).padStart(2, "0")}s` : "-";
+  const job = s.jobName ? `${s.jobName} ${s.jobStatus}` : "-";
+  return [s.runId.padEnd(12), s.state.padEnd(7), job.padEnd(52), steps.padEnd(13), wall.padStart(8)].join(" ");
+}
+
+export function formatStatus(s: RunStatus): string {
+  return `${statusColumns(s)}${s.reason ? `  ${s.reason}` : ""}`.trimEnd();
+}
+
+const NO_NUMBER = "-";
+
+/**
+ * The `runs` table: a header, one line per run with its billed GPU minutes, output size and cost, and
+ * a totals line. GPU minutes are SageMaker's billed window where the job has one; otherwise the
+ * runtime's visible part (marked "≥": provisioning and image pull are not in it).
+ */
+export function formatRunsTable(statuses: readonly RunStatus[], costModel: CostModel | undefined): string[] {
+  const priced = priceRuns(statuses.map((s) => s.observed), costModel ?? { prices: null, noncurrentDays: 0 });
+  const lines = [`${"runId".padEnd(12)} ${"state".padEnd(7)} ${"job".padEnd(52)} ${"steps".padEnd(13)} ${"wall".padStart(8)} ${"GPU min".padStart(9)} ${"output".padStart(10)} ${"cost".padStart(14)}`];
+  statuses.forEach((s, i) => {
+    const p = priced.runs[i]!;
+    const gpu = p.gpuMinutes === undefined ? NO_NUMBER : `${p.source === "manifest" ? "≥" : ""}${p.gpuMinutes.toFixed(1)}`;
+    const bytes = p.bytesWritten > 0 ? formatBytes(p.bytesWritten) : NO_NUMBER;
+    const cost = !costModel?.prices ? NO_NUMBER : p.cost ? formatMoney(p.cost.total) : NO_NUMBER;
+    lines.push(`${statusColumns(s)} ${gpu.padStart(9)} ${bytes.padStart(10)} ${cost.padStart(14)}${s.reason ? `  ${s.reason}` : ""}`);
+  });
+  const t = priced.totals;
+  const notes = [
+    t.lowerBoundRuns > 0 ? `${t.lowerBoundRuns} run(s) counted with the runtime's visible time only (no SageMaker times yet), a lower bound` : "",
+    t.unknownRuns > 0 ? `${t.unknownRuns} run(s) with no time yet` : "",
+  ].filter(Boolean);
+  const cost = costModel === undefined ? "cost unknown: the stack has no costModel output (redeploy it)" : formatMoney(t.cost);
+  lines.push(`total: ${t.gpuMinutes.toFixed(1)} GPU minutes, ${formatBytes(t.bytesWritten)} of output, ${cost}${notes.length ? ` (${notes.join("; ")})` : ""}`);
+  return lines;
+}
