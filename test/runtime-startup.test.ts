@@ -127,12 +127,12 @@ describe("runtime start-up", function () {
     // A structural check would pass this file; the graph reader (runtime/src/onnx-graph.ts) does not.
     const wrong = join(work, "wrong-signature");
     await writeStandinModels(wrong, grid);
-    await writeFile(join(wrong, "long.onnx"), editOnnxModel(await readFile(join(wrong, "long.onnx")), (model) => (model.graph.input[1].name = "time")));
+    await writeFile(join(wrong, "long.onnx"), editOnnxModel(await readFile(join(wrong, "long.onnx")), (model) => (model.graph.input[1].type.tensor_type.shape.dim[1].dim_value = 13)));
     const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: wrong });
     try {
       const failure = await runtime.waitForLog((line) => line.level === 50);
       assert.equal(failure.file, "long.onnx");
-      assert.match(String(failure.msg), /long\.onnx has no input named "temb" \(inputs: input, time\); long\.onnx has inputs FuXi does not feed: time/);
+      assert.match(String(failure.msg), /long\.onnx: input "temb" has shape \[1,13\], expected \[1,12\]/);
       assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
       assert.ok(!runtime.logs.some((line) => line.msg === "models loaded; ready"));
     } finally {
