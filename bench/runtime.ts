@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     const stopOnError = (error: unknown) => runtime.stop().then(() => Promise.reject(error));
     await runtime.waitUntilReady(120_000).catch(stopOnError);
     const pid = runtime.child.pid!;
+    const readyMb = (await rssOf(pid)).rssMb;
     const samples: Array<{ at: number; rssMb: number }> = [];
     const sampler = setInterval(() => {
       rssOf(pid).then((r) => samples.push({ at: Date.now(), rssMb: r.rssMb }), () => undefined);
@@ -106,6 +107,8 @@ async function main(): Promise<void> {
     console.log(`step file MB:        ${stats(computed.map((f) => f.bytes / 1e6))} (mean ${(meanBytes / 1e6).toFixed(1)} MB; compression ratio ${(raw / meanBytes).toFixed(2)} against ${(raw / 1e6).toFixed(1)} MB of float32; synthetic fields)`);
     console.log(`per-step encode ms:  ${computed.map((f) => f.encodeMs!.toFixed(0)).join(" ")}`);
     console.log(`peak RSS ${peakMb.toFixed(0)} MB (VmHWM; sampled every 100 ms: ${peakSampled.toFixed(0)} MB) (target ≤ 2000 MB)`);
+    const loopSamples = samples.filter((x) => x.at >= doneAt(0) && x.at <= doneAt(steps - 2)).map((x) => x.rssMb);
+    console.log(`RSS when ready (first stage loaded, before the request) ${readyMb.toFixed(0)} MB; lowest sampled between the first and the next-to-last step.done ${Math.min(...loopSamples).toFixed(0)} MB`);
     const first = peakBetween(loopStart, doneAt(half - 1));
     const second = peakBetween(doneAt(half - 1), doneAt(steps - 1));
     console.log(`highest RSS sampled during steps 1-${half}: ${first.toFixed(0)} MB, during steps ${half + 1}-${steps}: ${second.toFixed(0)} MB (${(((second - first) / first) * 100).toFixed(1)} %, target within 5 %)`);

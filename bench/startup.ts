@@ -3,11 +3,18 @@
 // empty FUXI_MODEL_DIR as a Batch Transform container starts. Prints the raw parallel GET reference
 // and the runtime's model fetch in the same run, time to /ping healthy, time to the first step, and
 // the session creations of a [20,20,20] run (on a small grid: the run is not what is measured here).
+// Then the `.tar.gz` artifact mode in the same run: what SageMaker does before the container starts
+// (one GET of the archive, gunzip and untar into the model folder: one stream, one core), then the
+// runtime started on that folder, to /ping healthy.
 //   npm run bench:startup -- [--weights-mb 1024]   (per stage; three stages)
+import { randomFillSync } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, rm, stat } from "node:fs/promises";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
+import * as tar from "tar";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { startLocalS3 } from "../tools/local-s3";
@@ -28,11 +35,16 @@ async function main(): Promise<void> {
   try {
     const models = join(work, "models");
     await writeStandinModels(models, GRID);
-    // ORT reads only the byte ranges the graph references, so zeros appended to the weights file make
-    // it full-size for the fetch without changing the model.
+    // ORT reads only the byte ranges the graph references, so bytes appended to the weights file make
+    // it full-size without changing the model. Random bytes, because float weights barely compress
+    // (zeros would flatter the .tar.gz mode).
+    const block = Buffer.alloc(16 * 1024 * 1024);
     for (const stage of STAGES) {
       const file = await open(join(models, stage), "r+");
-      await file.truncate(weightsBytes);
+      for (let at = (await file.stat()).size; at < weightsBytes; at += block.length) {
+        randomFillSync(block);
+        await file.write(block, 0, Math.min(block.length, weightsBytes - at), at);
+      }
       await file.close();
     }
     let total = 0;
@@ -42,7 +54,12 @@ async function main(): Promise<void> {
       total += size;
       await new Upload({ client: s3.client, params: { Bucket: BUCKET, Key: `models/${name}`, Body: createReadStream(join(models, name)) }, partSize: 64 * 1024 * 1024, queueSize: 4 }).done();
     }
-    console.log(`six model files, ${(total / 1e9).toFixed(2)} GB (stand-in graph, zero-padded weights), uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`six model files, ${(total / 1e9).toFixed(2)} GB (stand-in graph, weights padded with random bytes), uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const archive = join(work, "models.tar.gz");
+    await tar.c({ gzip: true, file: archive, cwd: models }, [...MODEL_FILES]);
+    const archiveBytes = (await stat(archive)).size;
+    await new Upload({ client: s3.client, params: { Bucket: BUCKET, Key: "models.tar.gz", Body: createReadStream(archive) }, partSize: 64 * 1024 * 1024, queueSize: 4 }).done();
+    await rm(archive);
     await rm(models, { recursive: true, force: true });
     const input = await writeInputWithXarray(join(work, "input.nc"), { ...GRID, initTime: INIT });
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "input/startup/fuxi_input.nc", Body: input }));
@@ -78,8 +95,28 @@ async function main(): Promise<void> {
       console.log(`time to /ping healthy (spawn → 200, incl. fetch, SHA-256 of ${(total / 1e9).toFixed(2)} GB, first stage loaded): ${healthyS.toFixed(1)} s`);
       console.log(`time to the first step (POST → step 0 uploaded): ${((at(firstStep) - posted) / 1000).toFixed(1)} s`);
       console.log(`session creations in the [20,20,20] run: ${steps.find((s) => s.step === 59)?.sessionCreations} (at steps 0, 20, 40: ${[0, 20, 40].map((k) => steps.find((s) => s.step === k)?.sessionCreations).join(", ")})`);
+      console.log(`session creation inside the run (loadMs of steps 20 and 40, the medium and long stages; the step waits for it): ${[20, 40].map((k) => steps.find((s) => s.step === k)?.loadMs).join(", ")} ms`);
+      console.log(`prefix mode, spawn → /ping healthy: ${healthyS.toFixed(1)} s`);
     } finally {
       await runtime.stop();
+    }
+    await rm(cache, { recursive: true, force: true });
+
+    // .tar.gz mode: SageMaker's download and extraction before the container starts, then the runtime.
+    const extracted = join(work, "extracted");
+    await mkdir(extracted);
+    started = performance.now();
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: "models.tar.gz" }));
+    await pipeline(object.Body as Readable, tar.x({ cwd: extracted }));
+    const extractS = (performance.now() - started) / 1000;
+    const spawnedFromArchive = performance.now();
+    const fromArchive = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: extracted, LOG_LEVEL: "info" });
+    try {
+      await fromArchive.waitUntilReady(1_800_000);
+      const healthyS = (performance.now() - spawnedFromArchive) / 1000;
+      console.log(`.tar.gz mode (${(archiveBytes / 1e9).toFixed(2)} GB archive): GET + gunzip + untar ${extractS.toFixed(1)} s, then spawn → /ping healthy ${healthyS.toFixed(1)} s: ${(extractS + healthyS).toFixed(1)} s in all`);
+    } finally {
+      await fromArchive.stop();
     }
   } finally {
     await s3.stop();

@@ -41,8 +41,8 @@ describe("stack config (config.ts)", () => {
     const cfg = parseStackConfig({ stack: "prod", region: raw["aws:region"]!, raw });
     assert.deepEqual(cfg.forecast.cascadeSteps, [20, 20, 20]);
     assert.equal(cfg.transform.instanceType, "ml.g5.2xlarge");
-    assert.equal(cfg.model.kind, "archive");
-    assert.equal(cfg.model.key, "fuxi/v1.tar.gz");
+    assert.equal(cfg.model.kind, "prefix", "prod fetches the six files with ranged GETs (faster start-up than a .tar.gz, bench:startup)");
+    assert.equal(cfg.model.key, "fuxi/v1/");
     assert.deepEqual(cfg.alerts.emails, [], "alert addresses are personal data: set them as a secret, never in the committed file");
     assert.equal(cfg.dataBucket.protect, true);
     assert.equal(cfg.dataBucket.retainOnDelete, true);

@@ -445,12 +445,14 @@ const DEV: Expect = {
 };
 const PROD: Expect = {
   ...DEV, stack: "prod",
-  model: { bucket: "fuxi-model-weights-cn", key: "fuxi/v1.tar.gz", kind: "archive" },
+  model: { bucket: "fuxi-model-weights-cn", key: "fuxi/v1/", kind: "prefix" },
   cascadeSteps: [20, 20, 20], instanceType: "ml.g5.2xlarge", emails: ["forecast-oncall@example.com"],
 };
 
 /** Pulumi.prod.yaml holds no addresses (personal data); a real prod stack sets them with `pulumi config set --secret`. */
 const PROD_WITH_SECRET_ALERTS = { stack: "prod" as const, config: { "fuxi:alerts": { emails: PROD.emails } }, secretKeys: ["fuxi:alerts"] };
+/** The .tar.gz artifact mode (prod used it until bench:startup showed the prefix mode starts faster). */
+const ARCHIVE = { "fuxi:model": { artifacts: "s3://fuxi-model-weights-cn/fuxi/v1.tar.gz" } };
 
 describe("Pulumi program under mocks", () => {
   checkStack("dev stack (Pulumi.dev.yaml, aws-cn)", () => run({ stack: "dev" }), DEV);
@@ -522,7 +524,7 @@ describe("Pulumi program under mocks", () => {
     });
 
     it("fails for a missing archive, naming the upload command with --archive", async () => {
-      await assert.rejects(runProgramUnderMocks({ stack: "prod", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz.partial"] }), (err: unknown) => {
+      await assert.rejects(runProgramUnderMocks({ stack: "prod", config: ARCHIVE, s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz.partial"] }), (err: unknown) => {
         assert.ok(err instanceof MockProgramError);
         assert.match(err.message, /s3:\/\/fuxi-model-weights-cn\/fuxi\/v1\.tar\.gz does not exist/);
         assert.match(err.message, /npm run models -- upload <folder with the six FuXi files> s3:\/\/fuxi-model-weights-cn\/fuxi\/ --archive v1\.tar\.gz/);
@@ -533,8 +535,10 @@ describe("Pulumi program under mocks", () => {
     it("passes when fuxi-models.json (or the archive) is there", async () => {
       const dev = await runProgramUnderMocks({ stack: "dev", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1/fuxi-models.json"] });
       assert.ok(dev.resources.length > 10);
-      const prod = await runProgramUnderMocks({ stack: "prod", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz"] });
+      const prod = await runProgramUnderMocks({ stack: "prod", s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1/fuxi-models.json"] });
       assert.ok(prod.resources.length > 10);
+      const archive = await runProgramUnderMocks({ stack: "prod", config: ARCHIVE, s3Objects: ["s3://fuxi-model-weights-cn/fuxi/v1.tar.gz"] });
+      assert.ok(archive.resources.length > 10);
     });
   });
 });

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
-import { STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
+import { editOnnxModel, STAGES, standinReferenceStep, writeStandinModels } from "../tools/standin-model";
 import { readForecastStep } from "../runtime/src/netcdf";
 import { stageSchedule, stepFileName } from "../runtime/src/contract";
 import { timeEmbedding } from "../runtime/src/time-embedding";
@@ -438,7 +438,10 @@ describe("runtime server: a later stage that cannot load", function () {
   before(async () => {
     work = await tempDir("runtime-late-stage");
     await writeStandinModels(join(work, "models"), grid);
-    await writeFile(join(work, "models", "long"), "truncated"); // long.onnx is intact; its external weights are not
+    // long.onnx has FuXi's signature and intact weights (the start-up graph check passes, and a
+    // truncated weights file would already fail it), but an operator ONNX Runtime does not know.
+    const long = join(work, "models", "long.onnx");
+    await writeFile(long, editOnnxModel(await readFile(long), (model) => (model.graph.node[1].op_type = "NoSuchOperator")));
     s3 = await startLocalS3({ buckets: [BUCKET] });
     await put(s3, "input/late/fuxi_input.nc", await writeInputWithXarray(join(work, "input.nc"), { ...grid, initTime: INIT }));
     runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models") });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
-import { writeStandinModels } from "../tools/standin-model";
+import { editOnnxModel, writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
 import { MODEL_FILES, RUNTIME_LOG_EVENTS } from "../runtime/src/contract";
 import { projectNodeVersion } from "../tools/runtime-image";
@@ -115,8 +115,26 @@ describe("runtime start-up", function () {
     const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: corrupt });
     try {
       const failure = await runtime.waitForLog((line) => line.level === 50);
-      assert.match(String(failure.msg), /medium\.onnx is not an ONNX model/);
+      assert.match(String(failure.msg), /medium\.onnx: not an ONNX model/);
+      assert.equal(failure.file, "medium.onnx");
       assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it("stays unhealthy when a later stage parses but has the wrong signature, naming it, before any session is created", async () => {
+    // A structural check would pass this file; the graph reader (runtime/src/onnx-graph.ts) does not.
+    const wrong = join(work, "wrong-signature");
+    await writeStandinModels(wrong, grid);
+    await writeFile(join(wrong, "long.onnx"), editOnnxModel(await readFile(join(wrong, "long.onnx")), (model) => (model.graph.input[1].type.tensor_type.shape.dim[1].dim_value = 13)));
+    const runtime = await startRuntimeChild({ FUXI_MODEL_DIR: wrong });
+    try {
+      const failure = await runtime.waitForLog((line) => line.level === 50);
+      assert.equal(failure.file, "long.onnx");
+      assert.match(String(failure.msg), /long\.onnx: input "temb" has shape \[1,13\], expected \[1,12\]/);
+      assert.equal((await http("GET", `${runtime.url}/ping`)).status, 503);
+      assert.ok(!runtime.logs.some((line) => line.msg === "models loaded; ready"));
     } finally {
       await runtime.stop();
     }

@@ -1,6 +1,7 @@
 // Worker thread for NetCDF decoding and encoding: h5wasm is synchronous WASM and a full-grid
 // file takes seconds, which must never block the main thread (SageMaker pings time out after 2 s).
 // Files are local paths in the scratch directory (h5wasm's Node build reads and writes real files).
+import { collectGarbage } from "./collect-garbage";
 import { EncodePool } from "./encode-pool";
 import { serveRpc } from "./worker-rpc";
 import { readFuxiInputFile, readForecastStepFile, writeForecastStepFile, type ForecastStep } from "./netcdf";
@@ -27,14 +28,16 @@ serveRpc({
   },
 
   /**
-   * Writes one step to `path`, reading its data (shared memory) in place (compressed chunks come from
-   * the pool), and hashes the file (here, off the main thread).
+   * Writes one step to `path` (compressed chunks come from the pool) and hashes the file (here, off
+   * the main thread). The step's data was transferred here and is dead once written: collected now.
    */
   async writeStep(args: { step: ForecastStep; path: string; encodeThreads: number }) {
     const started = performance.now();
     if (args.step.compression !== "none") pool ??= new EncodePool(args.encodeThreads);
     const bytes = await writeForecastStepFile(args.step, args.path, pool?.encodeFields);
     const sha256 = await sha256OfFile(args.path);
+    // Once this handler has returned nothing references the frame; a GC inside it would keep it.
+    setImmediate(collectGarbage);
     return { result: { ms: performance.now() - started, bytes, sha256 } };
   },
 });

@@ -18,12 +18,12 @@ export class Codec {
   }
 
   /**
-   * Writes a step file and returns its SHA-256 (hex); `ms` is the time in the worker (write + hash). `step.data` must be shared memory (the
-   * inference worker's frames): the worker reads it in place. lat/lon are small and copied.
+   * Writes a step file and returns its SHA-256 (hex); `ms` is the time in the worker (write + hash).
+   * `step.data` is transferred to the worker (unusable here afterwards), which drops it once written;
+   * lat/lon are small and copied.
    */
   writeStep(step: ForecastStep, path: string): Promise<{ ms: number; bytes: number; sha256: string }> {
-    if (!(step.data.buffer instanceof SharedArrayBuffer)) throw new Error("internal: writeStep needs a frame in shared memory");
-    return this.worker.call("writeStep", { step, path, encodeThreads: this.encodeThreads });
+    return this.worker.call("writeStep", { step, path, encodeThreads: this.encodeThreads }, [step.data.buffer as ArrayBuffer]);
   }
 
   /** Ends the worker (and its encode threads) and frees its WASM heap. */

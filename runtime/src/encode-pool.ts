@@ -15,9 +15,9 @@ export class EncodePool {
     this.workers = Array.from({ length: threads }, () => new RpcWorker("encode-worker"));
   }
 
-  /** `data` must be shared memory: the workers read it in place. */
+  /** Shared memory is read in place by the workers; other data is copied to them a batch at a time. */
   readonly encodeFields: FieldEncoder = async (data, cells, encodings) => {
-    if (!(data.buffer instanceof SharedArrayBuffer)) throw new Error("internal: the encode pool needs the step in shared memory");
+    const shared = data.buffer instanceof SharedArrayBuffer;
     const chunks = new Array<Uint8Array>(encodings.length);
     let next = 0;
     const drain = async (worker: RpcWorker) => {
@@ -25,7 +25,8 @@ export class EncodePool {
         const first = next;
         const batch: FieldEncoding[] = encodings.slice(first, first + FIELDS_PER_BATCH);
         next += batch.length;
-        const encoded = await worker.call<Uint8Array[]>("encodeFields", { data, cells, first, encodings: batch });
+        const fields = shared ? data.subarray(first * cells, (first + batch.length) * cells) : data.slice(first * cells, (first + batch.length) * cells);
+        const encoded = await worker.call<Uint8Array[]>("encodeFields", { data: fields, cells, encodings: batch }, shared ? [] : [fields.buffer as ArrayBuffer]);
         encoded.forEach((chunk, i) => (chunks[first + i] = chunk));
       }
     };

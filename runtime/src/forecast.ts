@@ -215,6 +215,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     if (resumeFrom < total) {
       await engine.setWindow(resumeFrom === 0 ? input.data : await rebuildWindow(s3, reader, output, input, finished, scratchDir, resumeFrom));
     }
+    // The inference worker owns the window now; a resumed run would otherwise keep the input (581 MB) here.
+    input = { ...input, data: new Float32Array(0) };
   } finally {
     await reader.close(); // frees the WASM heap that held the input while it was decoded
   }
@@ -228,22 +230,16 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
   const inFlight = new Set<Promise<void>>();
   let pipelineError: unknown;
 
-  const finishStep = async (step: number, { frame, frameIndex, runMs, loadMs, sessionCreations }: StepResult): Promise<void> => {
+  const finishStep = async (step: number, { frame, runMs, loadMs, sessionCreations }: StepResult): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
     const path = join(scratchDir, file);
-    let encodeMs: number;
-    let bytes: number;
-    let sha256: string;
-    try {
-      // The codec worker hashes the file it wrote (S3 metadata is sent before the body, so the hash comes first).
-      ({ ms: encodeMs, bytes, sha256 } = await encoder.writeStep(
-        { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression, bitroundBits: context.bitroundBits },
-        path,
-      ));
-    } finally {
-      engine.freeFrame(frameIndex);
-    }
+    // The codec worker hashes the file it wrote (S3 metadata is sent before the body, so the hash comes
+    // first). The frame is transferred to it.
+    const { ms: encodeMs, bytes, sha256 } = await encoder.writeStep(
+      { initTime: input.initTime, leadHours: lead, levels: input.levels, lat: input.lat, lon: input.lon, data: frame, compression: request.compression, bitroundBits: context.bitroundBits },
+      path,
+    );
     const uploadStarted = performance.now();
     const metadata = { [STEP_METADATA.fingerprint]: fingerprint, [STEP_METADATA.sha256]: sha256 };
     await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
@@ -265,6 +261,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
       if (pipelineError !== undefined) throw pipelineError;
       if (context.signal.aborted) throw new Error(`run stopped at step ${step} of ${total}: the container is shutting down`);
       const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step));
+      if (result.warning) context.log.warn({ ...run, step, stage: STAGE_NAMES[schedule[step]] }, result.warning);
       const task: Promise<void> = finishStep(step, result)
         .catch((error) => {
           pipelineError ??= error;

@@ -1,11 +1,13 @@
 // Worker thread that owns the ONNX Runtime sessions and the rolling window.
 // onnxruntime-node's session.run is synchronous native work (wrapped in setImmediate), so it must
 // not run on the main thread, where it would block /ping for the whole step.
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { collectGarbage } from "./collect-garbage";
-import { FRAME_BUSY, FRAME_FREE } from "./frame-states";
-import { checkOnnxHeader } from "./onnx-header";
+import { CHECK_INPUT_SAMPLE, CHECK_OUTPUT_SAMPLE, frameOutputsUnsupported, NEW_FRAME_OUTPUT, withFrameOutputs } from "./frame-outputs";
+import { CHANNELS } from "./model-check";
+import { readOnnxGraphFile } from "./onnx-graph";
 import { serveRpc } from "./worker-rpc";
 import { STAGE_NAMES } from "./contract";
 import type { Provider } from "./config";
@@ -22,14 +24,19 @@ export interface StageIo {
   windowInput: string;
   tembInput: string;
   output: string;
+  /**
+   * "new frame": a step fetches out[:, 1] and checks out[:, 0] == in[:, 1] on a sample (frame-outputs.ts);
+   * "whole window": it fetches the model's output (the graph cannot take the extra outputs, or the check failed).
+   */
+  fetches: "new frame" | "whole window";
+  /** Why this stage fetches the whole window. */
+  wholeWindowReason?: string;
 }
 
 export interface InferenceReady {
   grid: { lat: number; lon: number };
   /** The stages loaded so far (the first one at start-up; the others when a run reaches them). */
   stages: StageIo[];
-  /** Shared with the main thread: frameStates[i] is FRAME_BUSY from step() until the caller frees frame i. */
-  frameStates: Int32Array;
   sessionCreations: number;
 }
 
@@ -39,18 +46,15 @@ export interface StepArgs {
 }
 
 export interface StepResult {
-  /** out[:, -1] ([70, lat, lon]) in shared memory; read it, then set frameStates[frameIndex] to FRAME_FREE. */
+  /** out[:, -1] ([70, lat, lon]), transferred to the caller (its own ArrayBuffer). */
   frame: Float32Array;
-  frameIndex: number;
   runMs: number;
   loadMs: number;
   /** Sessions created by this worker so far (one per stage per run, unless FUXI_KEEP_ALL_STAGES keeps them). */
   sessionCreations: number;
+  /** Set on the step where a stage switched to fetching the whole window. */
+  warning?: string;
 }
-
-/** More frames than FUXI_STEPS_IN_FLIGHT (at most 8) can ever hold at once. */
-const MAX_FRAMES = 16;
-const CHANNELS = 70;
 
 let settings: InferenceInit | undefined;
 let grid = { lat: 0, lon: 0 };
@@ -58,23 +62,6 @@ const stageIo: Array<StageIo | undefined> = [];
 let sessionCreations = 0;
 const sessions = new Map<number, ort.InferenceSession>();
 let window: Float32Array | undefined;
-
-// Frames for out[:, -1] are SharedArrayBuffers: the encoder reads them where they are (no copy, no
-// transfer), and this thread can see which are free without receiving a message, which it could not
-// do while session.run blocks it. Encoding a step takes a fraction of a step's run, so one frame is
-// normally enough; another is allocated only when every frame is still being encoded.
-const frameStates = new Int32Array(new SharedArrayBuffer(MAX_FRAMES * Int32Array.BYTES_PER_ELEMENT));
-let frames: Float32Array[] = [];
-
-function claimFrame(size: number): number {
-  for (let index = 0; index < frames.length; index++) {
-    if (Atomics.compareExchange(frameStates, index, FRAME_FREE, FRAME_BUSY) === FRAME_FREE) return index;
-  }
-  if (frames.length === MAX_FRAMES) throw new Error(`internal: all ${MAX_FRAMES} frames are still being encoded`);
-  frames.push(new Float32Array(new SharedArrayBuffer(size * Float32Array.BYTES_PER_ELEMENT)));
-  Atomics.store(frameStates, frames.length - 1, FRAME_BUSY);
-  return frames.length - 1;
-}
 
 function sessionOptions(init: InferenceInit): ort.InferenceSession.SessionOptions {
   // Same settings as the reference code: no CPU arena, no memory pattern, few intra-op threads.
@@ -93,49 +80,42 @@ function modelPath(stage: number): string {
   return join(settings.modelDir, `${STAGE_NAMES[stage]}.onnx`);
 }
 
+/**
+ * Names and grid from the graph (onnx-graph.ts; the server has already checked FuXi's signature on it
+ * with model-check.ts), then the session: from the graph with the extra frame outputs when it can take
+ * them (loaded from bytes, so ONNX Runtime is told the weights' folder), else from the file.
+ */
 async function openSession(stage: number): Promise<ort.InferenceSession> {
   const path = modelPath(stage);
   let session: ort.InferenceSession;
+  let io: StageIo;
   try {
-    session = await ort.InferenceSession.create(path, sessionOptions(settings!));
+    const graph = await readOnnxGraphFile(path);
+    const windowInput = graph.inputs.find((i) => i.dims?.length === 5);
+    const tembInput = graph.inputs.find((i) => i.dims?.length === 2);
+    const [output] = graph.outputs;
+    const [, , , lat, lon] = windowInput?.dims ?? [];
+    if (!windowInput || !tembInput || !output || typeof lat !== "number" || typeof lon !== "number") {
+      throw new Error(`expected a 5-D window input with a fixed grid, a 2-D time embedding and an output; it has inputs ${JSON.stringify(graph.inputs)}, outputs ${JSON.stringify(graph.outputs)}`);
+    }
+    if (grid.lat !== 0 && (lat !== grid.lat || lon !== grid.lon)) {
+      throw new Error(`expects a ${lat}x${lon} grid but ${STAGE_NAMES[0]}.onnx expects ${grid.lat}x${grid.lon}`);
+    }
+    const unsupported = frameOutputsUnsupported(graph);
+    io = { stage: STAGE_NAMES[stage], windowInput: windowInput.name, tembInput: tembInput.name, output: output.name, fetches: unsupported ? "whole window" : "new frame", ...(unsupported ? { wholeWindowReason: unsupported } : {}) };
+    session = unsupported
+      ? await ort.InferenceSession.create(path, sessionOptions(settings!))
+      : await ort.InferenceSession.create(withFrameOutputs(await readFile(path), { windowInput: windowInput.name, output: output.name, lat, lon }), {
+          ...sessionOptions(settings!),
+          extra: { session: { model_external_initializers_file_folder_path: settings!.modelDir } },
+        });
+    grid = { lat, lon };
   } catch (error) {
     throw new Error(`cannot load model ${path} (with its weights file ${STAGE_NAMES[stage]}): ${(error as Error).message}`);
   }
   sessionCreations++;
-  try {
-    const { io, grid: stageGrid } = describe(stage, session);
-    if (grid.lat === 0) grid = stageGrid;
-    else if (stageGrid.lat !== grid.lat || stageGrid.lon !== grid.lon) {
-      throw new Error(`model ${path} expects a ${stageGrid.lat}x${stageGrid.lon} grid but ${STAGE_NAMES[0]}.onnx expects ${grid.lat}x${grid.lon}`);
-    }
-    stageIo[stage] = io;
-  } catch (error) {
-    await session.release();
-    throw error;
-  }
+  stageIo[stage] = io;
   return session;
-}
-
-/** Reads the input/output names from the session and checks FuXi's shapes. */
-function describe(stage: number, session: ort.InferenceSession): { io: StageIo; grid: { lat: number; lon: number } } {
-  const path = modelPath(stage);
-  const tensors = session.inputMetadata.filter((m): m is ort.InferenceSession.TensorValueMetadata => m.isTensor);
-  const windowInput = tensors.find((m) => m.shape.length === 5);
-  const tembInput = tensors.find((m) => m.shape.length === 2);
-  if (session.inputNames.length !== 2 || !windowInput || !tembInput) {
-    throw new Error(`model ${path} must have two inputs, a 5-D window and a [1,12] time embedding; it has ${JSON.stringify(session.inputMetadata)}`);
-  }
-  if (windowInput.type !== "float32" || tembInput.type !== "float32") throw new Error(`model ${path} inputs must be float32`);
-  const [batch, frames, channels, lat, lon] = windowInput.shape;
-  if (batch !== 1 || frames !== 2 || channels !== CHANNELS) {
-    throw new Error(`model ${path} input ${windowInput.name} has shape ${JSON.stringify(windowInput.shape)}, expected [1,2,70,lat,lon]`);
-  }
-  if (session.outputNames.length < 1) throw new Error(`model ${path} has no output`);
-  const fixed = (d: number | string, fallback: number) => (typeof d === "number" ? d : fallback);
-  return {
-    io: { stage: STAGE_NAMES[stage], windowInput: windowInput.name, tembInput: tembInput.name, output: session.outputNames[0] },
-    grid: { lat: fixed(lat, 721), lon: fixed(lon, 1440) },
-  };
 }
 
 async function useStage(stage: number): Promise<{ session: ort.InferenceSession; loadMs: number }> {
@@ -153,63 +133,102 @@ async function useStage(stage: number): Promise<{ session: ort.InferenceSession;
   return { session, loadMs: performance.now() - started };
 }
 
-/** One session.run; its own function so that nothing references the input window once it returns. */
-async function runStage(session: ort.InferenceSession, io: StageIo, input: Float32Array, temb: Float32Array): Promise<ort.Tensor> {
-  const outputs = await session.run({
-    [io.windowInput]: new ort.Tensor("float32", input, [1, 2, CHANNELS, grid.lat, grid.lon]),
-    [io.tembInput]: new ort.Tensor("float32", temb, [1, 12]),
-  });
-  return outputs[io.output];
+/** One session.run; its own function so that nothing references its feeds once it returns. */
+async function runStage(session: ort.InferenceSession, io: StageIo, input: Float32Array, temb: Float32Array, fetches: string[]): Promise<ort.InferenceSession.ReturnType> {
+  return session.run(
+    {
+      [io.windowInput]: new ort.Tensor("float32", input, [1, 2, CHANNELS, grid.lat, grid.lon]),
+      [io.tembInput]: new ort.Tensor("float32", temb, [1, 12]),
+    },
+    fetches,
+  );
+}
+
+function float32Output(outputs: ort.InferenceSession.ReturnType, name: string, io: StageIo, values: number): Float32Array {
+  const tensor = outputs[name];
+  if (tensor?.type !== "float32" || tensor.size !== values) {
+    throw new Error(`model ${io.stage} output ${name} is ${tensor?.type} ${JSON.stringify(tensor?.dims)}, expected ${values} float32 values`);
+  }
+  return tensor.data as Float32Array;
+}
+
+/** Bit-for-bit equality (NaN and -0 included, unlike ===). */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** A typed array that owns its whole ArrayBuffer (so that transferring it moves exactly these values). */
+function owned(values: Float32Array): Float32Array {
+  return values.byteOffset === 0 && values.buffer.byteLength === values.byteLength ? values : values.slice();
 }
 
 serveRpc({
   /**
-   * Checks every stage's .onnx without its weights, then loads the first stage only: /ping is healthy
-   * without throw-away loads, and each later stage is created once, when the run reaches it (a stage
+   * Loads the first stage only (the server has checked every stage's graph without its weights,
+   * `checkModelGraphs`): /ping is healthy without throw-away loads, and each later stage is created once, when the run reaches it (a stage
    * that fails then fails the run, naming its file). With FUXI_KEEP_ALL_STAGES all three are loaded
    * here and stay resident. (No prefetch of the next stage during a run: onnxruntime-node 1.30 builds
    * a session synchronously on the calling thread, so on this thread it could not overlap a step.)
    */
   async init(init: InferenceInit) {
     settings = init;
-    for (let stage = 0; stage < STAGE_NAMES.length; stage++) checkOnnxHeader(modelPath(stage));
     for (let stage = 0; stage < (init.keepAllStages ? STAGE_NAMES.length : 1); stage++) sessions.set(stage, await openSession(stage));
-    return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), frameStates, sessionCreations } satisfies InferenceReady };
+    return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), sessionCreations } satisfies InferenceReady };
   },
 
-  /** Starts a run: sets the window [2, 70, lat, lon] the next step reads. */
+  /** Starts a run: sets the window [2, 70, lat, lon] the next step reads (transferred; this worker owns it). */
   async setWindow(args: { window: Float32Array }) {
     const expected = 2 * CHANNELS * grid.lat * grid.lon;
     if (args.window.length !== expected) throw new Error(`window has ${args.window.length} values, expected ${expected}`);
-    window = args.window;
+    window = owned(args.window);
     return { result: null };
   },
 
+  /**
+   * One step. Normally it fetches only out[:, 1] and rolls the window in place, [in[:, 1], out[:, 1]],
+   * which is the model's own next window because the sampled out[:, 0] equals in[:, 1] bit for bit
+   * (checked every step). When it does not, the step is run again fetching the whole window, and the
+   * stage keeps doing so for as long as it is loaded (with a warning, once).
+   */
   async step(args: StepArgs) {
     if (!window) throw new Error("step called before setWindow");
     const { session, loadMs } = await useStage(args.stage);
     const io = stageIo[args.stage]!;
-    const started = performance.now();
-    const out = await runStage(session, io, window, args.temb);
-    const runMs = performance.now() - started;
     const frameSize = CHANNELS * grid.lat * grid.lon;
-    if (out.type !== "float32" || out.size !== 2 * frameSize) {
-      throw new Error(`model ${io.stage} output ${io.output} is ${out.type} ${JSON.stringify(out.dims)}, expected float32 [1,2,70,${grid.lat},${grid.lon}]`);
+    const started = performance.now();
+    let frame: Float32Array | undefined;
+    let warning: string | undefined;
+    if (io.fetches === "new frame") {
+      const outputs = await runStage(session, io, window, args.temb, [NEW_FRAME_OUTPUT, CHECK_OUTPUT_SAMPLE, CHECK_INPUT_SAMPLE]);
+      const sample = outputs[CHECK_INPUT_SAMPLE]?.size ?? 0;
+      if (sameBits(float32Output(outputs, CHECK_OUTPUT_SAMPLE, io, sample), float32Output(outputs, CHECK_INPUT_SAMPLE, io, sample))) {
+        frame = owned(float32Output(outputs, NEW_FRAME_OUTPUT, io, frameSize));
+        window.copyWithin(0, frameSize);
+        window.set(frame, frameSize);
+      } else {
+        io.fetches = "whole window";
+        io.wholeWindowReason = "out[:, 0] differed from in[:, 1] on the check sample";
+        warning = `model ${io.stage}: its output's first frame is not its input's second frame, so the runtime fetches the whole window from now on (more memory per step; a resumed run cannot be byte-identical to an uninterrupted one for this model)`;
+      }
     }
-    // onnxruntime-node 1.30 hands every output back in a fresh ArrayBuffer (it copies even into
-    // pre-allocated fetches), so the returned tensor becomes the next window and the old one is dropped.
-    window = out.data as Float32Array;
-    collectGarbage(); // the previous window
-    const frameIndex = claimFrame(frameSize);
-    frames[frameIndex].set(window.subarray(frameSize));
-    return { result: { frame: frames[frameIndex], frameIndex, runMs, loadMs, sessionCreations } satisfies StepResult };
+    if (io.fetches === "whole window") {
+      const outputs = await runStage(session, io, window, args.temb, [io.output]);
+      // onnxruntime-node 1.30 hands every output back in a fresh ArrayBuffer, so it becomes the window.
+      window = owned(float32Output(outputs, io.output, io, 2 * frameSize));
+      frame = window.slice(frameSize);
+    }
+    const runMs = performance.now() - started;
+    collectGarbage(); // ORT's returned buffers (and the previous window) now, not when V8 next looks
+    return { result: { frame: frame!, runMs, loadMs, sessionCreations, ...(warning ? { warning } : {}) } satisfies StepResult, transfer: [frame!.buffer as ArrayBuffer] };
   },
 
-  /** Ends a run (the caller has freed or abandoned every frame): drops the window and the frames. */
+  /** Ends a run: drops the window. */
   async releaseWindow() {
     window = undefined;
-    frames = [];
-    frameStates.fill(FRAME_FREE);
     collectGarbage();
     return { result: null };
   },

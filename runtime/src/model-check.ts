@@ -30,22 +30,24 @@ function tensorFaults(what: string, actual: TensorSignature, expected: (number |
 }
 
 /**
- * Faults of a FuXi stage's signature: inputs `input` [1,2,70,lat,lon] and `temb` [1,12], one output
- * [1,2,70,lat,lon], all float32. `grid` defaults to FuXi's 721x1440; `null` accepts any grid (stand-ins),
- * as long as the output's grid equals the input's.
+ * Faults of a FuXi stage's signature: two inputs, the window [1,2,70,lat,lon] and the time embedding
+ * [1,12], told apart by rank as the inference worker feeds them (FuXi's graphs call them `input` and
+ * `temb`, but names are read from the graph, not assumed); one output [1,2,70,lat,lon]; all float32.
+ * `grid` defaults to FuXi's 721x1440; `null` accepts any grid (stand-ins), as long as the output's
+ * grid equals the input's.
  */
 export function signatureFaults(graph: OnnxGraphSummary, grid: Grid | null = FUXI_GRID): string[] {
   const faults: string[] = [];
-  const names = graph.inputs.map((i) => i.name);
-  const input = graph.inputs.find((i) => i.name === "input");
-  const temb = graph.inputs.find((i) => i.name === "temb");
-  const extra = names.filter((n) => n !== "input" && n !== "temb");
-  if (!input) faults.push(`has no input named "input" (inputs: ${names.join(", ") || "none"})`);
-  if (!temb) faults.push(`has no input named "temb" (inputs: ${names.join(", ") || "none"})`);
+  const listed = graph.inputs.map((i) => `${i.name} ${shape(i.dims)}`).join(", ") || "none";
+  const input = graph.inputs.find((i) => i.dims?.length === 5);
+  const temb = graph.inputs.find((i) => i.dims?.length === 2);
+  const extra = graph.inputs.filter((i) => i !== input && i !== temb).map((i) => i.name);
+  if (!input) faults.push(`has no 5-D window input [1,2,70,lat,lon] (inputs: ${listed})`);
+  if (!temb) faults.push(`has no 2-D time-embedding input [1,12] (inputs: ${listed})`);
   if (extra.length > 0) faults.push(`has inputs FuXi does not feed: ${extra.join(", ")}`);
   const window = [1, 2, CHANNELS, grid?.lat, grid?.lon];
-  if (input) faults.push(...tensorFaults(`input "input"`, input, window));
-  if (temb) faults.push(...tensorFaults(`input "temb"`, temb, [1, TEMB_LENGTH]));
+  if (input) faults.push(...tensorFaults(`input "${input.name}"`, input, window));
+  if (temb) faults.push(...tensorFaults(`input "${temb.name}"`, temb, [1, TEMB_LENGTH]));
   if (graph.outputs.length !== 1) {
     faults.push(`has ${graph.outputs.length} outputs (${graph.outputs.map((o) => o.name).join(", ") || "none"}), expected one`);
   } else {

@@ -77,7 +77,7 @@ export function manifestMismatches(manifest: ModelsManifest, actual: readonly { 
 /** One ModelFileError naming every faulty file (the first fault's text when there is one). */
 function combined(faults: ModelFileError[]): ModelFileError {
   if (faults.length === 1) return faults[0]!;
-  return new ModelFileError(faults.map((f) => f.file).join(", "), faults.map((f) => `${f.file} ${f.fault}`).join("; "));
+  return new ModelFileError([...new Set(faults.map((f) => f.file))].join(", "), faults.map((f) => `${f.file} ${f.fault}`).join("; "));
 }
 
 async function readManifest(dir: string): Promise<ModelsManifest | undefined> {
@@ -214,4 +214,13 @@ export async function graphFaults(dir: string, grid: Grid | null = null): Promis
     for (const fault of externalDataFaults(graph, stage, await sizeOf(join(dir, stage)))) faults.push(new ModelFileError(/truncated\?\)$/.test(fault) ? stage : onnx, fault));
   }
   return faults;
+}
+
+/**
+ * graphFaults as one ModelFileError naming every faulty file, or nothing: /ping is healthy only when
+ * every stage's graph, including those loaded later in the run, has FuXi's signature.
+ */
+export async function checkModelGraphs(dir: string): Promise<void> {
+  const faults = await graphFaults(dir);
+  if (faults.length > 0) throw combined(faults);
 }

@@ -9,7 +9,7 @@ import { parseForecastRequest, RequestError, RUNTIME_LOG_EVENTS, type ForecastRe
 import { runForecast } from "./forecast";
 import { InferenceEngine } from "./inference";
 import type { InferenceReady } from "./inference-worker";
-import { describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
+import { checkModelGraphs, describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
 import { eventLogger } from "./log-event";
 import { createS3Client, S3Fault } from "./s3";
 import { removeStaleRunDirs } from "./scratch";
@@ -77,6 +77,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       });
       if (removed.length > 0) log.info({ scratchDir: config.scratchDir, removed }, "removed the scratch folders of runs whose process died");
       const dir = await locateModelFiles(config, client, log);
+      await checkModelGraphs(dir); // every stage's graph (signature, external data) read without weights, before hashing and loading
       const models = await describeModelFiles(dir);
       const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
       readiness = { state: "ready", models, ready: inference };
