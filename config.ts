@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
 import { BUCKET_NAME_PATTERN, cascadeStepsFault, COMPRESSIONS, JOB_NAME_PREFIX_MAX_LENGTH, MAX_TOTAL_STEPS, parseS3Uri, prefixesOverlap } from "./runtime/src/contract";
+import { warmWindowOverlaps, type WarmWindow } from "./components/warmWindows";
 import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCHIVE_CLASS, INFREQUENT_ACCESS_MIN_AGE_DAYS, STORAGE_CLASSES, type StorageClass } from "./cost";
 
 export const CONFIG_NAMESPACE = "fuxi";
@@ -122,6 +123,25 @@ const cascadeSteps = z
     const fault = cascadeStepsFault(steps);
     if (fault) ctx.addIssue({ code: "custom", message: fault.at === undefined ? fault.fault : `has stage ${fault.at + 1} that ${fault.fault}` });
   });
+
+export const SERVING_MODES = ["batch", "async"] as const;
+export type ServingMode = (typeof SERVING_MODES)[number];
+const MAX_WARM_WINDOWS = 12;
+/** Instance families with NVMe instance storage (hardware-encrypted; no KmsKeyId allowed on the endpoint config). */
+export const INSTANCE_STORE_FAMILIES = ["ml.g4dn", "ml.g5", "ml.g6"] as const;
+export const hasInstanceStorage = (instanceType: string) => INSTANCE_STORE_FAMILIES.some((f) => instanceType.startsWith(`${f}.`));
+
+const warmWindow: z.ZodType<WarmWindow, unknown> = z.strictObject({
+  /** The cycles' nominal hours (UTC), e.g. [0, 6, 12, 18]. */
+  cycleHoursUtc: z
+    .array(int(0, 23), { error: "is not a list of hours; expected UTC hours 0-23 such as [0, 6, 12, 18]" })
+    .min(1, "is empty; expected at least one UTC hour")
+    .refine((h) => new Set(h).size === h.length, { error: "names an hour twice; expected each hour once" }),
+  /** Minutes after each cycle hour when the warm instance is requested (when its data usually lands, less the start-up time). */
+  startOffsetMinutes: int(0, 1439),
+  /** How long the instance stays warm. */
+  durationMinutes: int(5, 720),
+}) as unknown as z.ZodType<WarmWindow, unknown>;
 
 export const stackConfigSchema = z.strictObject({
   /** Created by the stack (default) or an existing bucket adopted by name. */
@@ -263,6 +283,28 @@ export const stackConfigSchema = z.strictObject({
       emails: z.array(z.email({ error: "is not an e-mail address; expected name@example.com" })).max(20, "has too many addresses; expected at most 20").default([]),
     })
     .default({ emails: [] }),
+  /**
+   * How runs are served (docs/serving.md): `batch` starts one Batch Transform job per run (nothing runs
+   * between runs); `async` keeps a SageMaker asynchronous inference endpoint that scales to zero between
+   * runs and holds warm capacity in the warmWindows.
+   */
+  serving: z
+    .strictObject({
+      mode: oneOf(SERVING_MODES).default("batch"),
+      /** async only: times of day (UTC) when one instance is kept warm, so a cycle's run starts without provisioning. */
+      warmWindows: z.array(warmWindow, { error: "is not a list of windows; expected e.g. [{cycleHoursUtc: [0, 6, 12, 18], startOffsetMinutes: 200, durationMinutes: 60}]" }).max(MAX_WARM_WINDOWS, `has too many windows; expected at most ${MAX_WARM_WINDOWS}`).default([]),
+      /** async only: the autoscaling maximum; default and ceiling transform.maxConcurrentJobs (the stack's cap on concurrent forecasts). */
+      maxInstances: int(1, 100).optional(),
+      /** async only: minutes an idle endpoint waits after a scale-in before the next (the target-tracking scale-in cooldown). */
+      scaleInCooldownMinutes: int(1, 1440).default(15),
+      /**
+       * async only: KMS key for the endpoint's ML storage volume. Required for instance types without
+       * instance storage (ml.p3.*); refused for those with NVMe instance storage (ml.g4dn, ml.g5, ml.g6),
+       * which SageMaker encrypts in hardware and where CreateEndpointConfig rejects a KmsKeyId.
+       */
+      volumeKmsKeyArn: z.string({ error: "is not a KMS key ARN; expected arn:<partition>:kms:<region>:<account>:key/<id>" }).regex(/^arn:aws(-cn)?:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, "is not a KMS key ARN; expected arn:<partition>:kms:<region>:<account>:key/<id>").optional(),
+    })
+    .default({ mode: "batch", warmWindows: [], scaleInCooldownMinutes: 15 }),
   /** Prices for the cost estimates (no built-in prices: they differ by region and change). */
   cost: z
     .strictObject({
@@ -294,7 +336,9 @@ export interface ModelArtifacts {
   kind: "prefix" | "archive";
 }
 
-export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image" | "dataBucket"> {
+export interface StackConfig extends Omit<Parsed, "model" | "transform" | "image" | "dataBucket" | "serving"> {
+  /** maxInstances resolved (default: transform.maxConcurrentJobs). */
+  serving: Parsed["serving"] & { maxInstances: number };
   dataBucket: Parsed["dataBucket"] & { retainOnDelete: boolean };
   stack: string;
   region: string;
@@ -449,6 +493,7 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
       problems.push(`${CONFIG_NAMESPACE}:cost.storageGbMonth: ${describe(c.cost.storageGbMonth)} has no price for ${unpriced.join(", ")}; expected a price per GB-month for every storage class the output uses (${classes.join(", ")})`);
     }
   }
+  problems.push(...servingProblems(c.serving, c.transform.instanceType, c.transform.maxConcurrentJobs));
   if (!c.runtime.providers.includes("cuda") && !c.runtime.allowCpu) {
     problems.push(`${CONFIG_NAMESPACE}:runtime.providers: ${describe(c.runtime.providers)} has no GPU provider; expected "cuda" in the list (or runtime.allowCpu: true)`);
   }
@@ -463,8 +508,36 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
     transform: { ...c.transform, jobNamePrefix: jobPrefix },
     dataBucket: { ...c.dataBucket, retainOnDelete: c.dataBucket.retainOnDelete ?? !c.dataBucket.forceDestroy },
     image: { ...c.image, baseImage: c.image.baseImage ?? defaultBaseImage(region) },
+    serving: { ...c.serving, maxInstances: c.serving.maxInstances ?? c.transform.maxConcurrentJobs },
     secretKeys,
   };
+}
+
+/** Cross-field rules of fuxi:serving (docs/serving.md); `cap` is transform.maxConcurrentJobs. */
+function servingProblems(serving: Parsed["serving"], instanceType: string, cap: number): string[] {
+  const problems: string[] = [];
+  const key = `${CONFIG_NAMESPACE}:serving`;
+  if (serving.mode === "batch") {
+    for (const k of ["warmWindows", "maxInstances", "volumeKmsKeyArn"] as const) {
+      const v = serving[k];
+      if (v !== undefined && !(Array.isArray(v) && v.length === 0)) problems.push(`${key}.${k}: ${describe(v)} applies only to serving.mode "async"; expected serving.mode: async, or no ${k}`);
+    }
+    return problems;
+  }
+  if (serving.maxInstances !== undefined && serving.maxInstances > cap) {
+    problems.push(`${key}.maxInstances: ${serving.maxInstances} is above transform.maxConcurrentJobs (${cap}); expected at most ${cap} (the stack never runs more forecasts at once than its cap)`);
+  }
+  for (const o of warmWindowOverlaps(serving.warmWindows)) {
+    problems.push(`${key}.warmWindows[${o.second}]: ${describe(serving.warmWindows[o.second])} overlaps warmWindows[${o.first}] at ${o.at} UTC; expected windows that do not overlap (the end of one would scale in during the other)`);
+  }
+  const storage = hasInstanceStorage(instanceType);
+  if (!storage && serving.volumeKmsKeyArn === undefined) {
+    problems.push(`${key}.volumeKmsKeyArn: (missing) is required for ${instanceType} (transform.instanceType), which has no instance storage; expected a KMS key ARN for the endpoint's ML storage volume`);
+  }
+  if (storage && serving.volumeKmsKeyArn !== undefined) {
+    problems.push(`${key}.volumeKmsKeyArn: ${describe(serving.volumeKmsKeyArn)} cannot apply to ${instanceType} (transform.instanceType): its NVMe instance storage is encrypted in hardware and CreateEndpointConfig rejects a KmsKeyId for it; expected no volumeKmsKeyArn`);
+  }
+  return problems;
 }
 
 /** Read and validate the running stack's config (throws StackConfigError before any resource exists). */

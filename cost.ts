@@ -505,3 +505,34 @@ export function formatCampaignEstimate(e: CampaignEstimate, instanceType: string
     `total           ${formatMoney(e.total)}`,
   ];
 }
+
+/** One cycle's billed instance-minutes for a serving mode (docs/serving.md, "Cost per cycle"); times in minutes. */
+export interface CycleTimes {
+  /** The forecast itself: from the first step to the manifest. */
+  runMinutes: number;
+  /** Before the first step on a fresh instance: provisioning, image pull, model download and load. */
+  startupMinutes: number;
+  instanceCount: number;
+  /** async: length of the cycle's warm window (0: none, the endpoint starts from zero). */
+  warmMinutes?: number;
+  /** async: minutes after the window's start when the run arrives (must be within the window). */
+  arrivalMinute?: number;
+  /** async: how long an idle instance stays before scale-in (scale-in cooldown plus the alarm's evaluation). */
+  scaleInTailMinutes?: number;
+}
+
+/**
+ * batch: every run pays its own start-up: n × (S + R).
+ * async, arriving inside a warm window of W minutes at minute a: the window, the part of the run past
+ * its end, and the scale-in tail T: W + max(0, a + R − W) + T (the start-up falls before the window).
+ * async without a window: S + R + T (started from zero by the backlog).
+ */
+export function cycleInstanceMinutes(mode: "batch" | "async", t: CycleTimes): number {
+  if (mode === "batch") return t.instanceCount * (t.startupMinutes + t.runMinutes);
+  const tail = t.scaleInTailMinutes ?? 0;
+  const w = t.warmMinutes ?? 0;
+  if (w <= 0) return t.startupMinutes + t.runMinutes + tail;
+  const a = t.arrivalMinute ?? 0;
+  if (a < 0 || a > w) throw new Error(`arrivalMinute ${a} is outside the warm window of ${w} min`);
+  return w + Math.max(0, a + t.runMinutes - w) + tail;
+}

@@ -1,7 +1,7 @@
 /**
- * FuXi on SageMaker Batch Transform: one stack = one data bucket, one runtime
- * image, one model, the run queues (S3 → SQS → dispatcher Lambda → transform jobs under a cap),
- * with alerts.
+ * FuXi on SageMaker: one stack = one data bucket, one runtime image, one model, the run queues
+ * (S3 → SQS → dispatcher Lambda, under a cap) with alerts; runs are served by Batch Transform jobs
+ * (fuxi:serving.mode "batch", the default) or by an async inference endpoint that scales to zero ("async").
  * Config: config.ts (validated before anything is created). Deploying: docs/deploy.md.
  */
 import * as aws from "@pulumi/aws";
@@ -10,8 +10,10 @@ import { join } from "node:path";
 import { readStackConfig } from "./config";
 import { retentionNotes, steadyStateSummary } from "./cost";
 import { Alerts } from "./components/alerts";
+import { AsyncEndpoint } from "./components/asyncEndpoint";
 import type { AwsContext } from "./components/context";
 import { checkAdoptedNotifications, DataBucket, NONCURRENT_VERSION_DAYS } from "./components/dataBucket";
+import { EndpointScaling } from "./components/endpointScaling";
 import { ForecastModel } from "./components/forecastModel";
 import { InferenceImage } from "./components/inferenceImage";
 import { checkModelArtifacts } from "./components/modelArtifacts";
@@ -38,6 +40,8 @@ export = async () => {
     await checkAdoptedNotifications(cfg.dataBucket.existingName, `${base}-`, cfg.dataBucket.replaceNotifications);
   }
 
+  // Known before the endpoint exists: the dispatcher (created first) may invoke only this endpoint.
+  const asyncEndpointName = `${base}-async`;
   const data = new DataBucket("data", {
     ctx,
     existingName: cfg.dataBucket.existingName,
@@ -106,6 +110,7 @@ export = async () => {
       backfillMaxWaitHours: cfg.queue.backfillMaxWaitHours,
       retrySeconds: cfg.queue.retrySeconds,
       functionTimeoutSeconds: cfg.lambda.timeoutSeconds,
+      ...(cfg.serving.mode === "async" ? { asyncEndpointName } : {}),
     },
     functionName: `${base}-trigger`,
     bucketName: data.bucketName,
@@ -132,6 +137,33 @@ export = async () => {
     emails: cfg.alerts.emails.map((e) => (alertsAreSecret ? pulumi.secret(e) : e)),
     tags,
   }, was("alerts"));
+
+  // serving.mode "async": the same model behind an async inference endpoint (docs/serving.md).
+  let asyncServing: AsyncEndpoint | undefined;
+  if (cfg.serving.mode === "async") {
+    asyncServing = new AsyncEndpoint("async", {
+      ctx,
+      endpointName: asyncEndpointName,
+      executionRoleName: sageMakerRole.roleName,
+      modelName: model.modelName,
+      instanceType: cfg.transform.instanceType,
+      bucketName: data.bucketName,
+      outputPrefix: prefixes.output,
+      alertTopicArn: alerts.topicArn,
+      topicKeyArn: alerts.keyArn,
+      volumeKmsKeyArn: cfg.serving.volumeKmsKeyArn,
+      tags,
+    });
+    new EndpointScaling("async-scaling", {
+      endpointName: asyncServing.endpointName,
+      variantName: asyncServing.variantName,
+      maxInstances: cfg.serving.maxInstances,
+      scaleInCooldownMinutes: cfg.serving.scaleInCooldownMinutes,
+      warmWindows: cfg.serving.warmWindows,
+      namePrefix: base,
+      tags,
+    });
+  }
 
   // What the cadence keeps in the bucket and what it costs (cost.ts; docs/cost.md).
   const storage = {
@@ -160,6 +192,13 @@ export = async () => {
     backfillQueueUrl: trigger.queues.backfill.url,
     deadLetterQueueUrl: trigger.queues.deadLetter.url,
     alertTopicArn: alerts.topicArn,
+    ...(asyncServing ? {
+      servingMode: cfg.serving.mode,
+      asyncEndpointName: asyncServing.endpointName,
+      asyncResultsUri: asyncServing.resultsUri,
+      asyncFailuresUri: asyncServing.failuresUri,
+      asyncCompletionsTopicArn: asyncServing.completionsTopicArn,
+    } : {}),
     steadyStateStorage: steadyStateSummary(storage, cfg.cost, {
       instanceType: cfg.transform.instanceType,
       instanceCount: cfg.transform.instanceCount,

@@ -7,17 +7,22 @@ import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient,
 import { formatBytes, formatMoney, priceRuns, type CostModel, type ObservedRun } from "../cost";
 import { sanitiseRunId, type RunUsage } from "../runtime/src/contract";
 import type { StackOutputs } from "./stack-outputs";
+import { failureKey, invocationRecordsPrefix, resultKey, type InvocationRecord } from "../trigger/async-job-control";
 
 export type RunState = "queued" | "running" | "done" | "failed";
 
 export interface RunStatus {
   runId: string;
+  /** Which serving mode served (or will serve) the run. */
+  serving: "batch" | "async";
   markerAt?: Date;
   state: RunState;
   jobName?: string;
   jobStatus?: string;
   stepsWritten: number;
   stepsExpected?: number;
+  /** Seconds from the marker to the job's creation (or the invocation): the time it waited in the queue. */
+  queuedSeconds?: number;
   wallSeconds?: number;
   reason?: string;
   /** What the run is priced from: the job's billed start and end (SageMaker) and the manifest's usage. */
@@ -96,14 +101,46 @@ async function billedWindow(sageMaker: SageMakerClient, jobName: string): Promis
   };
 }
 
+/**
+ * serving.mode "async": the run's invocation (its record in `<requests>_async/`, newest claim first) as a
+ * job summary: InProgress until the endpoint wrote `<id>.out` (Completed) or `<id>-error.out` (Failed).
+ * CreationTime is the invocation, TransformStartTime the marker, TransformEndTime the outcome's write.
+ */
+async function invocationsOf(s3: S3Client, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
+  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
+  const name = new RegExp(`^${(middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`).replace(/[-]/g, "\\-")}[0-9a-f]{8}$`, "i");
+  const prefix = invocationRecordsPrefix(out.requestsPrefix);
+  const { keys } = await listAll(s3, out.dataBucket, prefix);
+  const summaries: TransformJobSummary[] = [];
+  for (const { key } of keys) {
+    const jobName = key.slice(prefix.length).replace(/\.json$/, "");
+    if (!name.test(jobName)) continue;
+    const record = (await getJson(s3, out.dataBucket, key)) as InvocationRecord | undefined;
+    if (!record?.invokedAt) continue;
+    const head = async (k: string) => s3.send(new HeadObjectCommand({ Bucket: out.dataBucket, Key: k })).then((h) => h.LastModified, () => undefined);
+    const id = record.inferenceId ?? jobName;
+    const [done, failedAt] = await Promise.all([head(resultKey(out.outputPrefix, id)), head(failureKey(out.outputPrefix, id))]);
+    summaries.push({
+      TransformJobName: jobName,
+      TransformJobArn: undefined,
+      CreationTime: new Date(record.invokedAt),
+      TransformJobStatus: done ? "Completed" : failedAt ? "Failed" : "InProgress",
+      ...(done ?? failedAt ? { TransformEndTime: done ?? failedAt } : {}),
+      ...(failedAt && !done ? { FailureReason: `the endpoint wrote ${failureKey(out.outputPrefix, id)}` } : {}),
+    });
+  }
+  return summaries.sort((a, b) => b.CreationTime!.getTime() - a.CreationTime!.getTime());
+}
+
 export async function runStatus(c: StatusClients, out: StackOutputs, run: { runId: string; markerAt?: Date }): Promise<RunStatus> {
   const now = (c.now ?? (() => new Date()))();
+  const serving = out.servingMode ?? "batch";
   const outputFolder = `${out.outputPrefix}${run.runId}/`;
   const [outputs, manifest, failed, jobs] = await Promise.all([
     listAll(c.s3, out.dataBucket, outputFolder),
     getJson(c.s3, out.dataBucket, `${outputFolder}_SUCCESS`),
     getJson(c.s3, out.dataBucket, `${outputFolder}_FAILED.json`),
-    jobsOf(c.sageMaker, out, run.runId),
+    serving === "async" ? invocationsOf(c.s3, out, run.runId) : jobsOf(c.sageMaker, out, run.runId),
   ]);
   const stepsWritten = outputs.keys.filter((k) => /^\d{3}\.nc$/.test(k.key.slice(outputFolder.length))).length;
   const job = jobs[0];
@@ -115,9 +152,10 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
   const usage = manifest?.usage as RunUsage | undefined;
   const observed: ObservedRun = {
     ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount } } : {}),
-    ...(job?.TransformJobName ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
+    // async: the endpoint's instance time is not per run (warm windows, shared instances): the manifest's usage prices it.
+    ...(job?.TransformJobName && serving === "batch" ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
   };
-  const base = { runId: run.runId, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}), observed };
+  const base = { runId: run.runId, serving, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}), observed };
   const failedAt = typeof failed?.failedAt === "string" ? new Date(failed.failedAt) : undefined;
   if (job) {
     const created = job.CreationTime ? new Date(job.CreationTime) : undefined;
@@ -125,7 +163,8 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
     const wallSeconds = created ? Math.round(((ended ?? now).getTime() - created.getTime()) / 1000) : undefined;
     const state: RunState = job.TransformJobStatus === "InProgress" || job.TransformJobStatus === "Stopping" ? "running" : job.TransformJobStatus === "Completed" && manifest ? "done" : "failed";
     const reason = state === "failed" ? job.FailureReason ?? (job.TransformJobStatus === "Completed" ? "job Completed but no _SUCCESS manifest" : job.TransformJobStatus) : undefined;
-    return { ...base, state, jobName: job.TransformJobName, jobStatus: job.TransformJobStatus, ...(wallSeconds !== undefined ? { wallSeconds } : {}), ...(reason ? { reason } : {}) };
+    const queuedSeconds = created && run.markerAt ? Math.max(0, Math.round((created.getTime() - run.markerAt.getTime()) / 1000)) : undefined;
+    return { ...base, state, jobName: job.TransformJobName, jobStatus: job.TransformJobStatus, ...(wallSeconds !== undefined ? { wallSeconds } : {}), ...(queuedSeconds !== undefined ? { queuedSeconds } : {}), ...(reason ? { reason } : {}) };
   }
   if (failed && (!run.markerAt || !failedAt || failedAt >= run.markerAt)) return { ...base, state: "failed", reason: String(failed.reason ?? "see _FAILED.json") };
   if (manifest) return { ...base, state: "done" };
@@ -137,7 +176,8 @@ function statusColumns(s: RunStatus): string {
   const steps = `${s.stepsWritten}/${s.stepsExpected ?? "?"} steps`;
   const wall = s.wallSeconds !== undefined ? `${Math.floor(s.wallSeconds / 60)}m${String(s.wallSeconds % 60).padStart(2, "0")}s` : "-";
   const job = s.jobName ? `${s.jobName} ${s.jobStatus}` : "-";
-  return [s.runId.padEnd(12), s.state.padEnd(7), job.padEnd(52), steps.padEnd(13), wall.padStart(8)].join(" ");
+  const queued = s.queuedSeconds !== undefined ? `${Math.floor(s.queuedSeconds / 60)}m${String(s.queuedSeconds % 60).padStart(2, "0")}s` : "-";
+  return [s.runId.padEnd(12), s.state.padEnd(7), s.serving.padEnd(5), job.padEnd(52), steps.padEnd(13), queued.padStart(8), wall.padStart(8)].join(" ");
 }
 
 export function formatStatus(s: RunStatus): string {
@@ -153,7 +193,7 @@ const NO_NUMBER = "-";
  */
 export function formatRunsTable(statuses: readonly RunStatus[], costModel: CostModel | undefined): string[] {
   const priced = priceRuns(statuses.map((s) => s.observed), costModel ?? { prices: null, noncurrentDays: 0 });
-  const lines = [`${"runId".padEnd(12)} ${"state".padEnd(7)} ${"job".padEnd(52)} ${"steps".padEnd(13)} ${"wall".padStart(8)} ${"GPU min".padStart(9)} ${"output".padStart(10)} ${"cost".padStart(14)}`];
+  const lines = [`${"runId".padEnd(12)} ${"state".padEnd(7)} ${"mode".padEnd(5)} ${"job".padEnd(52)} ${"steps".padEnd(13)} ${"queued".padStart(8)} ${"wall".padStart(8)} ${"GPU min".padStart(9)} ${"output".padStart(10)} ${"cost".padStart(14)}`];
   statuses.forEach((s, i) => {
     const p = priced.runs[i]!;
     const gpu = p.gpuMinutes === undefined ? NO_NUMBER : `${p.source === "manifest" ? "≥" : ""}${p.gpuMinutes.toFixed(1)}`;

@@ -18,6 +18,8 @@ export interface StackOutputs {
   deadLetterQueueUrl: string;
   /** What runs are priced with (index.ts `costModel`); absent for a stack deployed before it existed. */
   costModel?: CostModel;
+  /** "async" when the stack serves runs from its async endpoint (the output exists only then). */
+  servingMode?: "batch" | "async";
 }
 
 const REQUIRED: (keyof StackOutputs)[] = ["dataBucket", "jobNamePrefix", "inputPrefix", "outputPrefix", "requestsPrefix", "operationalQueueUrl", "backfillQueueUrl", "deadLetterQueueUrl"];
@@ -34,6 +36,7 @@ export function parseStackOutputs(json: unknown, source: string): StackOutputs {
     // JSON has no undefined: a stack without retention or prices exports null.
     outputs.costModel = { ...(cost as CostModel), prices: cost.prices ?? null, retention: cost.retention ?? undefined };
   }
+  if (o.servingMode === "async") outputs.servingMode = "async";
   return outputs;
 }
 

@@ -35,6 +35,8 @@ export interface AlertsArgs {
 /** SNS topic (e-mail subscriptions) fed by an EventBridge rule and the stack's CloudWatch alarms. */
 export class Alerts extends pulumi.ComponentResource {
   readonly topicArn: pulumi.Output<string>;
+  /** The topic's KMS key (publishers that are IAM principals need kms:GenerateDataKey on it). */
+  readonly keyArn: pulumi.Output<string>;
 
   constructor(name: string, args: AlertsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("fuxi:monitoring:Alerts", name, {}, opts);
@@ -178,6 +180,7 @@ export class Alerts extends pulumi.ComponentResource {
     }, child);
 
     this.topicArn = topic.arn;
-    this.registerOutputs({ topicArn: this.topicArn });
+    this.keyArn = key.arn;
+    this.registerOutputs({ topicArn: this.topicArn, keyArn: this.keyArn });
   }
 }

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { AwsContext, Tags } from "./context";
+import { ASYNC_FOLDER_NAME } from "../runtime/src/contract";
 import { arn, s3Arn } from "./partition";
 
 export interface PolicyStatement {
@@ -147,6 +148,32 @@ export function sageMakerExecutionPolicy(p: {
   return { Version: "2012-10-17", Statement: statements };
 }
 
+/**
+ * What an async inference endpoint does with the execution role beyond Batch Transform's grants: it reads
+ * the request object and writes responses and failures inside the output prefix (already granted),
+ * publishes each outcome to the two topics (encrypted with the alert key) and logs to its own group.
+ */
+export function asyncEndpointExecutionPolicy(p: { ctx: AwsContext; endpointName: string; topicArns: string[]; topicKeyArn: string }): PolicyDocument {
+  const logGroup = `/aws/sagemaker/Endpoints/${p.endpointName}`;
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "PublishInvocationOutcomes", Effect: "Allow", Action: ["sns:Publish"], Resource: p.topicArns },
+      { Sid: "EncryptNotifications", Effect: "Allow", Action: ["kms:GenerateDataKey", "kms:Decrypt"], Resource: p.topicKeyArn },
+      { Sid: "EndpointLogGroup", Effect: "Allow", Action: ["logs:CreateLogGroup", "logs:DescribeLogStreams"], Resource: arn(p.ctx, "logs", `log-group:${logGroup}:*`) },
+      { Sid: "EndpointLogStreams", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: arn(p.ctx, "logs", `log-group:${logGroup}:log-stream:*`) },
+      {
+        // PutMetricData has no resource type: AWS requires "*"; the namespace condition scopes it.
+        Sid: "EndpointMetrics",
+        Effect: "Allow",
+        Action: ["cloudwatch:PutMetricData"],
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": "/aws/sagemaker/Endpoints" } },
+      },
+    ],
+  };
+}
+
 /** What the trigger Lambda (trigger/handler.ts) does. */
 export function triggerFunctionPolicy(p: {
   ctx: AwsContext;
@@ -158,12 +185,14 @@ export function triggerFunctionPolicy(p: {
   logGroupArn: string;
   runQueueArns: string[];
   deadLetterQueueArn: string;
+  /** serving.mode "async": the one endpoint the dispatcher invokes instead of starting transform jobs. */
+  asyncEndpointArn?: string;
 }): PolicyDocument {
   const { ctx, bucket, prefixes } = p;
   const part = ctx.partition;
   // SageMaker ARNs carry names in lower case.
   const jobArn = arn(ctx, "sagemaker", `transform-job/${p.jobNamePrefix.toLowerCase()}-*`);
-  return {
+  const doc: PolicyDocument = {
     Version: "2012-10-17",
     Statement: [
       {
@@ -248,7 +277,27 @@ export function triggerFunctionPolicy(p: {
       },
     ],
   };
+  if (p.asyncEndpointArn === undefined) return doc;
+  // Async serving starts no transform job: the transform grants give way to the endpoint's.
+  const transformOnly = new Set(["StartTransformJobsOnTheModel", "TagNewTransformJobs", "ReadOwnTransformJobs", "CountTransformJobs"]);
+  doc.Statement = doc.Statement.filter((st) => !transformOnly.has(st.Sid));
+  doc.Statement.push(
+    { Sid: "InvokeOnlyThisEndpoint", Effect: "Allow", Action: ["sagemaker:InvokeEndpointAsync"], Resource: p.asyncEndpointArn },
+    {
+      // HEAD of `<InferenceId>.out` / `-error.out`: how the dispatcher learns that an invocation ended.
+      Sid: "ReadAsyncOutcomes",
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: s3Arn(part, bucket, `${asyncFolderPattern(prefixes.output)}*`),
+    },
+  );
+  return doc;
 }
+
+/** SageMaker ARNs carry names in lower case. */
+export const asyncEndpointArn = (ctx: AwsContext, endpointName: string) => arn(ctx, "sagemaker", `endpoint/${endpointName.toLowerCase()}`);
+
+const asyncFolderPattern = (outputPrefix: string) => `${outputPrefix}${ASYNC_FOLDER_NAME}/`;
 
 function trustPolicyJson(principal: string): string {
   return JSON.stringify(assumeRolePolicy(principal));
@@ -301,6 +350,8 @@ export interface TriggerFunctionRoleArgs {
   logGroupArn: pulumi.Input<string>;
   runQueueArns: pulumi.Input<string>[];
   deadLetterQueueArn: pulumi.Input<string>;
+  /** serving.mode "async": the endpoint the dispatcher may invoke (and nothing else on SageMaker). */
+  asyncEndpointName?: string;
   tags: Tags;
 }
 
@@ -322,7 +373,7 @@ export class TriggerFunctionRole extends pulumi.ComponentResource {
       policy: pulumi
         .all([args.bucketName, args.modelArn, args.logGroupArn, pulumi.all(args.runQueueArns), args.deadLetterQueueArn])
         .apply(([bucket, modelArn, logGroupArn, runQueueArns, deadLetterQueueArn]) =>
-          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelArn, instanceType: args.instanceType, logGroupArn, runQueueArns, deadLetterQueueArn })),
+          JSON.stringify(triggerFunctionPolicy({ ctx: args.ctx, bucket, prefixes: args.prefixes, jobNamePrefix: args.jobNamePrefix, modelArn, instanceType: args.instanceType, logGroupArn, runQueueArns, deadLetterQueueArn, ...(args.asyncEndpointName ? { asyncEndpointArn: asyncEndpointArn(args.ctx, args.asyncEndpointName) } : {}) })),
         ),
     }, { parent: this });
     this.roleArn = role.arn;

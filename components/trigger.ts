@@ -26,6 +26,8 @@ export interface TriggerSettings {
   retrySeconds: number;
   /** The dispatcher's timeout (admission tickets count this long plus a minute before SageMaker lists their job). */
   functionTimeoutSeconds: number;
+  /** serving.mode "async": runs are InvokeEndpointAsync calls on this endpoint instead of transform jobs. */
+  asyncEndpointName?: string;
 }
 
 export interface QueueUrls {
@@ -62,6 +64,7 @@ export function triggerEnvironment(s: TriggerSettings, bucket: string, modelName
     RETRY_SECONDS: String(s.retrySeconds),
     MAX_RECEIVE_COUNT: String(REDRIVE_MAX_RECEIVE_COUNT),
     ADMISSION_GRACE_SECONDS: String(s.functionTimeoutSeconds + 60),
+    ...(s.asyncEndpointName ? { SERVING_MODE: "async", ASYNC_ENDPOINT_NAME: s.asyncEndpointName } : {}),
   };
 }
 
@@ -116,13 +119,14 @@ export class Trigger extends pulumi.ComponentResource {
       logGroupArn: logGroup.arn,
       runQueueArns: [queues.operational.arn, queues.backfill.arn],
       deadLetterQueueArn: queues.deadLetter.arn,
+      asyncEndpointName: args.settings.asyncEndpointName,
       tags: args.tags,
     }, child);
 
     const code = bundleTriggerHandler().then(({ code }) => new pulumi.asset.AssetArchive({ "index.js": new pulumi.asset.StringAsset(code) }));
     const fn = new aws.lambda.Function(`${name}-function`, {
       name: args.functionName,
-      description: `Dispatches FuXi runs (s3 ${args.settings.prefixes.input}*/${MARKER_NAME} and backfills) to Batch Transform, at most ${args.settings.maxConcurrentJobs} at a time`,
+      description: `Dispatches FuXi runs (s3 ${args.settings.prefixes.input}*/${MARKER_NAME} and backfills) to ${args.settings.asyncEndpointName ? `the async endpoint ${args.settings.asyncEndpointName}` : "Batch Transform"}, at most ${args.settings.maxConcurrentJobs} at a time`,
       runtime: aws.lambda.Runtime.NodeJS22dX,
       handler: "index.handler",
       code,

@@ -7,6 +7,10 @@
 import { createWriteStream, mkdirSync, WriteStream } from "node:fs";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateEndpointCommand, CreateEndpointConfigCommand, SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { asyncFailuresKey, asyncResultsKey, formatS3Uri } from "../runtime/src/contract";
+import { ASYNC_VARIANT_NAME } from "../components/asyncEndpoint";
+import { startAsyncEndpointRunner, type AsyncEndpointRunner, type AsyncInvocationRecord } from "./async-endpoint-runner";
 import { createDispatcherHandler, type DispatchResult, type RunOutcome, type SqsEvent } from "../trigger/handler";
 import { createTriggerLogger } from "../trigger/log";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
@@ -37,6 +41,11 @@ export interface LocalStackOptions {
   quota?: number;
   /** Extra dispatcher environment (tests: shorter waits). */
   triggerEnv?: Record<string, string>;
+  /**
+   * serving.mode "async": the dispatcher invokes a local async endpoint (local/async-endpoint-runner.ts)
+   * created as components/asyncEndpoint.ts configures it; an idle instance stops after idleMs.
+   */
+  asyncServing?: { idleMs: number; onInvocationUpdate?: (invocation: AsyncInvocationRecord) => void };
 }
 
 export interface LocalQueueNames {
@@ -51,6 +60,8 @@ export interface LocalStackHandle {
   queues: LocalQueueNames;
   queueUrls: LocalQueueNames;
   runner: TransformRunner;
+  /** serving.mode "async": the local endpoint and its name. */
+  asyncEndpoint?: { runner: AsyncEndpointRunner; name: string };
   s3DataDir: string;
   logDir: string;
   /** Every dispatcher invocation's result, in order. */
@@ -101,9 +112,39 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
     onJobUpdate: options.onJobUpdate,
   });
 
+  let asyncEndpoint: LocalStackHandle["asyncEndpoint"];
+  if (options.asyncServing) {
+    const name = `${prefix}-async`;
+    const endpointRunner = await startAsyncEndpointRunner({
+      s3: s3.client,
+      region: stack.config.region,
+      models: { [stack.modelName]: { image: "fuxi-runtime (local: tsx runtime/src/main.ts serve)", environment: localModelEnvironment(stack, options.modelDir, options.providers) } },
+      launch: options.launch ?? (image ? runtimeContainerLauncher({ ...runtimeLog, image: image.id, port: "free" }) : runtimeProcessLauncher(runtimeLog)),
+      idleMs: options.asyncServing.idleMs,
+      maxInstances: stack.config.serving.maxInstances,
+      onInvocationUpdate: options.asyncServing.onInvocationUpdate,
+    });
+    // What `pulumi up` creates (components/asyncEndpoint.ts), through the real control-plane client.
+    const control = new SageMakerClient({ region: stack.config.region, credentials: { accessKeyId: s3.env.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.env.AWS_SECRET_ACCESS_KEY! }, endpoint: endpointRunner.endpoint });
+    const out = stack.config.prefixes.output;
+    await control.send(new CreateEndpointConfigCommand({
+      EndpointConfigName: `${name}-config`,
+      // Zero instances: the endpoint as it is between cycles, scaled in (the stack creates it with one).
+      ProductionVariants: [{ VariantName: ASYNC_VARIANT_NAME, ModelName: stack.modelName, InstanceType: stack.config.transform.instanceType as never, InitialInstanceCount: 0 }],
+      AsyncInferenceConfig: {
+        ClientConfig: { MaxConcurrentInvocationsPerInstance: 1 },
+        OutputConfig: { S3OutputPath: formatS3Uri({ bucket: stack.bucket, key: asyncResultsKey(out) }), S3FailurePath: formatS3Uri({ bucket: stack.bucket, key: asyncFailuresKey(out) }) },
+      },
+    }));
+    await control.send(new CreateEndpointCommand({ EndpointName: name, EndpointConfigName: `${name}-config` }));
+    control.destroy();
+    asyncEndpoint = { runner: endpointRunner, name };
+  }
+
   // The handler reads its configuration and the SDK its endpoints from process.env, as in Lambda.
   const savedEnv = { ...process.env };
-  Object.assign(process.env, s3.env, localTriggerEnvironment(stack, queueUrls), options.triggerEnv ?? {}, {
+  Object.assign(process.env, s3.env, localTriggerEnvironment(stack, queueUrls, asyncEndpoint?.name), options.triggerEnv ?? {}, {
+    ...(asyncEndpoint ? { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: asyncEndpoint.runner.endpoint } : {}),
     AWS_ENDPOINT_URL_SAGEMAKER: runner.endpoint,
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     AWS_REGION: stack.config.region,
@@ -156,6 +197,7 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
     queues,
     queueUrls,
     runner,
+    asyncEndpoint,
     s3DataDir,
     logDir,
     dispatches: () => [...results],
@@ -176,6 +218,7 @@ export async function startLocalStackOnLoopback(options: LocalStackOptions): Pro
       clearInterval(timer);
       await polling;
       await runner.stop();
+      await asyncEndpoint?.runner.stop();
       await sqs.stop();
       await s3.stop();
       for (const stream of logs) await new Promise<void>((resolve) => stream.end(() => resolve()));

@@ -16,6 +16,7 @@ const USAGE = `usage: npm start -- [--init 2023101206] [--steps 20 | 20,20,20] [
                   [--models DIR] [--input FILE.nc] [--providers cpu | cuda | cuda,cpu]
                   [--stack dev] [--workdir DIR] [--leads 24,120,240,360] [--no-quicklook]
                   [--runs N [--quota Q]]   (N runs 6 h apart through the run queue, account quota Q)
+                  [--serving async [--idle-seconds S]]   (runs served by a local async endpoint that stops its instance after S s idle)
                   [--container]   (the runtime in the image of \`npm run image:local\`, CPU)`;
 
 export interface CliOptions {
@@ -31,6 +32,9 @@ export interface CliOptions {
   /** More than one run (or a quota): through the run queue, see local/queue-run.ts. */
   runs?: number;
   quota?: number;
+  /** serving.mode async: runs go to the local async endpoint (through the run queue). */
+  serving: "batch" | "async";
+  idleSeconds: number;
   /** Run the runtime in the local CPU image instead of a Node process. */
   container: boolean;
 }
@@ -54,6 +58,8 @@ export function parseCli(argv: string[]): CliOptions | "help" {
       "no-quicklook": { type: "boolean", default: false },
       runs: { type: "string" },
       quota: { type: "string" },
+      serving: { type: "string", default: "batch" },
+      "idle-seconds": { type: "string" },
       container: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -92,13 +98,19 @@ export function parseCli(argv: string[]): CliOptions | "help" {
     if (!/^\d+$/.test(text) || +text < 1 || +text > max) throw new Error(`${flag} must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
     return +text;
   };
+  if (values.serving !== "batch" && values.serving !== "async") throw new Error(`--serving must be batch or async, got ${JSON.stringify(values.serving)}`);
+  const idleSeconds = count("--idle-seconds", values["idle-seconds"], 3600);
+  if (idleSeconds !== undefined && values.serving !== "async") throw new Error("--idle-seconds applies to --serving async only");
   const runs = count("--runs", values.runs, 100);
   const quota = count("--quota", values.quota, 100);
-  if ((runs !== undefined || quota !== undefined) && (values.models || values.input)) throw new Error("--runs/--quota use synthetic inputs and stand-in models: drop --models and --input");
-  if ((runs !== undefined || quota !== undefined) && values.container) throw new Error("--runs/--quota run the runtime as local processes: drop --container (the image runs one forecast at a time)");
+  const queued = runs !== undefined || quota !== undefined || values.serving === "async";
+  if (queued && (values.models || values.input)) throw new Error("--runs/--quota use synthetic inputs and stand-in models: drop --models and --input");
+  if (queued && values.container) throw new Error("--runs/--quota run the runtime as local processes: drop --container (the image runs one forecast at a time)");
   return {
     runs,
     quota,
+    serving: values.serving,
+    idleSeconds: idleSeconds ?? 30,
     initTime,
     cascadeSteps,
     grid,
@@ -134,7 +146,7 @@ async function main() {
     console.log(USAGE);
     return;
   }
-  if (cli.runs !== undefined || cli.quota !== undefined) return queueMain(cli);
+  if (cli.runs !== undefined || cli.quota !== undefined || cli.serving === "async") return queueMain(cli);
   const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps });
   const providers = cli.providers ?? (cli.container ? ["cpu"] : defaultProviders(cli.modelsDir !== undefined, hasNvidiaGpu()));
   const runId = runIdFor(cli.initTime);
@@ -208,13 +220,16 @@ async function main() {
 /** `--runs N --quota Q`: N runs through the emulated run queue, one progress line per run. */
 async function queueMain(cli: CliOptions) {
   const runs = cli.runs ?? 1;
+  const async = cli.serving === "async";
   const quota = cli.quota ?? 2;
   // The stack's cap, sized to the local quota as docs/trigger.md advises (a cap above the quota only meets ResourceLimitExceeded).
-  const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps, maxConcurrentJobs: quota });
+  // async: the stack's own cap (and serving.maxInstances) unless --quota says otherwise; no transform quota applies.
+  const stack = loadLocalStack(cli.stack, { cascadeSteps: cli.cascadeSteps, ...(async && cli.quota === undefined ? {} : { maxConcurrentJobs: quota }), ...(async ? { serving: "async" as const } : {}) });
   const workDir = cli.workDir ?? resolve("local-run", `queue-${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}`);
   const steps = stack.config.forecast.cascadeSteps.reduce((a, b) => a + b, 0);
   console.log(`FuXi local run queue: ${runs} runs from ${runIdFor(cli.initTime)} every 6 h, account quota ${quota}, cap ${stack.config.transform.maxConcurrentJobs}, ${steps} steps each, grid ${cli.grid.lat}×${cli.grid.lon}`);
   console.log("  queue     SQS emulated in-process (tools/local-sqs.ts) with Lambda's event source mapping; the dispatcher is the real trigger Lambda handler");
+  if (async) console.log(`  serving   async endpoint ${stack.config.transform.jobNamePrefix}-async emulated on loopback (local/async-endpoint-runner.ts): at most ${stack.config.serving.maxInstances} instance(s), scaled to zero, an instance stops after ${cli.idleSeconds} s idle`);
   console.log(`  workdir   ${workDir}`);
   const multibar = new MultiBar({ format: "  {runId} |{bar}| {value}/{total} {state} {job}", hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, clearOnComplete: false }, Presets.shades_classic);
   const bars = new Map<string, ReturnType<MultiBar["create"]>>();
@@ -228,6 +243,7 @@ async function queueMain(cli: CliOptions) {
       quota,
       grid: cli.grid,
       providers: cli.providers ?? ["cpu"],
+      ...(async ? { asyncServing: { idleMs: cli.idleSeconds * 1000 } } : {}),
       onEvent: (event) => {
         if (event.kind === "phase") return void multibar.log(`  ${event.phase.padEnd(9)} ${event.detail ?? ""}\n`);
         const bar = bars.get(event.runId) ?? bars.set(event.runId, multibar.create(steps, 0, { runId: event.runId, state: "queued", job: "" })).get(event.runId)!;
@@ -237,8 +253,14 @@ async function queueMain(cli: CliOptions) {
     });
     multibar.stop();
     console.log(`\n${runs} runs through the queue in ${((performance.now() - started) / 1000).toFixed(1)} s (SYNTHETIC inputs, stand-in model)`);
-    for (const r of result.runs) console.log(`  ${r.runId}  ${r.state.padEnd(6)} ${r.jobName ?? "-"}  started +${((r.startedMs ?? 0) / 1000).toFixed(1)} s, ended +${((r.endedMs ?? 0) / 1000).toFixed(1)} s${r.failureReason ? `  ${r.failureReason}` : ""}`);
-    console.log(`  at most ${result.maxInProgress} job(s) InProgress (cap ${stack.config.transform.maxConcurrentJobs}), dead-letter queue ${result.deadLetters}, CreateTransformJob refusals ${result.createRejections}`);
+    const s = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
+    const span = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+    for (const r of result.runs) {
+      const start = async ? (r.warm === undefined ? "" : r.warm ? "warm " : "cold ") : "";
+      console.log(`  ${r.runId}  ${r.state.padEnd(6)} ${result.serving} ${start}${r.jobName ?? "-"}  started +${s(r.startedMs)}, ended +${s(r.endedMs)}; marker→first step ${s(span(r.markerMs, r.firstStepMs))} (waited ${s(span(r.markerMs, r.startedMs))}, processing ${s(span(r.startedMs, r.endedMs))})${r.failureReason ? `  ${r.failureReason}` : ""}`);
+    }
+    if (async) console.log(`  async endpoint: ${result.modelLoads} model load(s) for ${runs} run(s); ${result.runs.filter((r) => r.warm).length} run(s) started on a warm instance (no start-up, no model load)`);
+    console.log(`  at most ${result.maxInProgress} ${async ? "invocation(s)" : "job(s)"} InProgress (cap ${stack.config.transform.maxConcurrentJobs}), dead-letter queue ${result.deadLetters}${async ? "" : `, CreateTransformJob refusals ${result.createRejections}`}`);
     console.log(`  logs       ${join(result.logDir, "trigger.log")}, ${join(result.logDir, "runtime.log")}`);
     if (result.runs.some((r) => r.state !== "done")) process.exitCode = 1;
   } catch (error) {

@@ -24,7 +24,7 @@ export interface LocalStack {
 }
 
 /** Reads `Pulumi.<stack>.yaml` from the repository root (its `fuxi:*` and `aws:region` keys). */
-export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number[]; maxConcurrentJobs?: number } = {}): LocalStack {
+export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number[]; maxConcurrentJobs?: number; serving?: "async" } = {}): LocalStack {
   const file = join(REPO_ROOT, `Pulumi.${stack}.yaml`);
   if (!existsSync(file)) throw new Error(`stack settings file ${file} does not exist (use --stack with one of the Pulumi.<stack>.yaml files)`);
   const document = parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
@@ -38,6 +38,10 @@ export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number
   if (overrides.maxConcurrentJobs !== undefined) {
     const transform = typeof values["fuxi:transform"] === "object" && values["fuxi:transform"] !== null ? values["fuxi:transform"] : {};
     raw["fuxi:transform"] = JSON.stringify({ ...transform, maxConcurrentJobs: overrides.maxConcurrentJobs });
+  }
+  if (overrides.serving !== undefined) {
+    const serving = typeof values["fuxi:serving"] === "object" && values["fuxi:serving"] !== null ? values["fuxi:serving"] : {};
+    raw["fuxi:serving"] = JSON.stringify({ ...serving, mode: overrides.serving });
   }
   const region = typeof values["aws:region"] === "string" ? values["aws:region"] : "cn-northwest-1";
   let config: StackConfig;
@@ -57,7 +61,7 @@ export function loadLocalStack(stack = "dev", overrides: { cascadeSteps?: number
 }
 
 /** The trigger Lambda's environment exactly as components/trigger.ts sets it. */
-export function localTriggerEnvironment(stack: LocalStack, queues: QueueUrls): Record<string, string> {
+export function localTriggerEnvironment(stack: LocalStack, queues: QueueUrls, asyncEndpointName?: string): Record<string, string> {
   const c = stack.config;
   const env = triggerEnvironment(
     {
@@ -78,6 +82,7 @@ export function localTriggerEnvironment(stack: LocalStack, queues: QueueUrls): R
       backfillMaxWaitHours: c.queue.backfillMaxWaitHours,
       retrySeconds: c.queue.retrySeconds,
       functionTimeoutSeconds: c.lambda.timeoutSeconds,
+      ...(asyncEndpointName ? { asyncEndpointName } : {}),
     },
     stack.bucket,
     stack.modelName,

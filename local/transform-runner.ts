@@ -78,7 +78,7 @@ export interface TransformRunner {
   stop(): Promise<void>;
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(readonly type: string, message: string, readonly status = 400) {
     super(message);
   }
@@ -328,7 +328,7 @@ function describe(job: TransformJobRecord) {
   };
 }
 
-async function waitForPing(container: RunningContainer, timeoutMs: number, intervalMs: number): Promise<void> {
+export async function waitForPing(container: RunningContainer, timeoutMs: number, intervalMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitReason: string | undefined;
   void container.exited.then((reason) => { exitReason = reason; });
@@ -376,7 +376,7 @@ async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buff
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));

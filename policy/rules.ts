@@ -10,10 +10,11 @@ import { lambdaPolicies } from "./rules/lambda";
 import { messagingPolicies } from "./rules/messaging";
 import { s3Policies } from "./rules/s3";
 import { sagemakerPolicies } from "./rules/sagemaker";
+import { servingPolicies } from "./rules/serving";
 import { retentionPolicies } from "./rules/retention";
 import { requiredTags } from "./rules/tags";
 
-export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...messagingPolicies, ...sagemakerPolicies, ...retentionPolicies, requiredTags];
+export const policies: Policies = [...s3Policies, ...iamPolicies, ...ecrPolicies, ...lambdaPolicies, ...messagingPolicies, ...sagemakerPolicies, ...servingPolicies, ...retentionPolicies, requiredTags];
 
 export * from "./rules/ecr";
 export * from "./rules/iam";
@@ -22,4 +23,5 @@ export * from "./rules/messaging";
 export * from "./rules/retention";
 export * from "./rules/s3";
 export * from "./rules/sagemaker";
+export * from "./rules/serving";
 export * from "./rules/tags";

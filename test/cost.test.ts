@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CHANNEL_NAMES, writeForecastStepFile } from "../runtime/src/netcdf";
 import {
+  cycleInstanceMinutes,
   BYTES_PER_GB,
   billedDaysByClass,
   campaignEstimate,
@@ -299,4 +300,17 @@ describe("cost arithmetic (cost.ts)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  describe("instance-minutes per cycle by serving mode (docs/serving.md)", () => {
+    it("batch pays its start-up each run; async pays the window, the overrun and the scale-in tail", () => {
+      const t = { runMinutes: 20, startupMinutes: 10, instanceCount: 1 };
+      assert.equal(cycleInstanceMinutes("batch", t), 30);
+      assert.equal(cycleInstanceMinutes("batch", { ...t, instanceCount: 2 }), 60);
+      assert.equal(cycleInstanceMinutes("async", { ...t, warmMinutes: 60, arrivalMinute: 20, scaleInTailMinutes: 30 }), 90, "inside the window: W + T");
+      assert.equal(cycleInstanceMinutes("async", { ...t, warmMinutes: 60, arrivalMinute: 50, scaleInTailMinutes: 30 }), 100, "ends 10 min past the window");
+      assert.equal(cycleInstanceMinutes("async", { ...t, scaleInTailMinutes: 30 }), 60, "no window: from zero, S + R + T");
+      assert.throws(() => cycleInstanceMinutes("async", { ...t, warmMinutes: 60, arrivalMinute: 61 }), /outside the warm window/);
+    });
+  });
 });
+

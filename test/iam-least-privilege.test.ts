@@ -32,7 +32,12 @@ const ACTIONS_OF: Record<string, string[]> = {
   DeleteMessageCommand: ["sqs:DeleteMessage"],
   ChangeMessageVisibilityCommand: ["sqs:ChangeMessageVisibility"],
   GetQueueAttributesCommand: ["sqs:GetQueueAttributes"],
+  InvokeEndpointAsyncCommand: ["sagemaker:InvokeEndpointAsync"],
 };
+/** The dispatcher's calls that only one serving mode makes (trigger/aws-ports.ts, trigger/async-job-control.ts). */
+const TRANSFORM_ONLY = ["CreateTransformJobCommand", "ListTransformJobsCommand", "paginateListTransformJobs", "DescribeTransformJobCommand"];
+const ASYNC_ONLY = ["InvokeEndpointAsyncCommand"];
+const without = (calls: Set<string>, drop: string[]) => new Set([...calls].filter((c) => !drop.includes(c)));
 
 function sources(dir: string): string[] {
   const out: string[] = [];
@@ -83,7 +88,15 @@ describe("IAM least privilege: granted actions = the SDK calls the code sends (+
       "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
       ...(tagsOnCreate ? ["sagemaker:AddTags"] : []), // CreateTransformJob with Tags is authorised as AddTags too
     ];
-    assert.deepEqual(granted(doc), needed(calls, byService));
+    assert.deepEqual(granted(doc), needed(without(calls, ASYNC_ONLY), byService));
+  });
+
+  it("trigger role in serving.mode async: the endpoint instead of transform jobs", () => {
+    const calls = sdkCalls("trigger");
+    assert.ok(calls.has("InvokeEndpointAsyncCommand"), `scan found ${[...calls].join(", ")}`);
+    const doc = triggerFunctionPolicy({ ctx: CN, bucket: "data", prefixes: PREFIXES, jobNamePrefix: "fuxi-dev", modelArn: "m", instanceType: "ml.g4dn.xlarge", logGroupArn: "l", runQueueArns: ["q1", "q2"], deadLetterQueueArn: "d", asyncEndpointArn: "arn:aws-cn:sagemaker:cn-northwest-1:111122223333:endpoint/fuxi-dev-async" });
+    const byService = ["logs:CreateLogStream", "logs:PutLogEvents", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
+    assert.deepEqual(granted(doc), needed(without(calls, TRANSFORM_ONLY), byService));
   });
 
   it("SageMaker execution role (the runtime container)", () => {

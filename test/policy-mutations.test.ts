@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import { fromRecorded, runPack, type AnalyzedResource } from "../policy/harness";
 import { policies } from "../policy/rules";
 import { runProgramUnderMocks, wellKeptBucket, type ExistingBucket, type MockRunOptions } from "../tools/mock-program";
+import { ASYNC_STACK } from "./support/async-stack";
 
 /**
  * Mutation suite: each planted fault is applied to the real program's resources
@@ -19,6 +20,8 @@ interface Fault {
   mutate?: Mutation;
   /** A fault in the config or the account: the program runs again with these options. */
   run?: Partial<MockRunOptions>;
+  /** Mutates the async-mode program (test/stacks/async.yaml) instead of dev. */
+  onAsyncStack?: true;
 }
 
 class Stack {
@@ -57,6 +60,8 @@ class Stack {
 }
 
 const ROLE = "aws:iam/role:Role";
+const ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration";
+const SCALABLE_TARGET = "aws:appautoscaling/target:Target";
 const ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy";
 const TRIGGER_POLICY = (s: Stack, change: (doc: Doc) => void) => s.doc(ROLE_POLICY, "trigger-role-policy", "policy", change);
 const statement = (doc: Doc, sid: string) => {
@@ -152,19 +157,41 @@ const FAULTS: Fault[] = [
     caughtBy: "sagemaker-execution-role-not-admin",
     mutate: (s) => s.doc(ROLE_POLICY, "sagemaker-policy", "policy", (d) => d.Statement.push({ Sid: "Admin", Effect: "Allow", Action: "iam:*", Resource: "*" })),
   },
+  // The async serving mode (test/stacks/async.yaml).
+  { fault: "an endpoint on an instance without instance storage and no volume key", caughtBy: "sagemaker-endpoint-volume-encrypted", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => (p.productionVariants[0].instanceType = "ml.p3.2xlarge")) },
+  { fault: "failed async invocations published to no topic", caughtBy: "sagemaker-async-failures-alert", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => delete p.asyncInferenceConfig.outputConfig.notificationConfig.errorTopic) },
+  { fault: "an async endpoint without a failure path", caughtBy: "sagemaker-async-failures-alert", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => delete p.asyncInferenceConfig.outputConfig.s3FailurePath) },
+  { fault: "four forecasts at once on one endpoint instance", caughtBy: "sagemaker-async-failures-alert", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => (p.asyncInferenceConfig.clientConfig = { maxConcurrentInvocationsPerInstance: 4 })) },
+  {
+    fault: "async results written under the input prefix (they would re-trigger runs)",
+    caughtBy: "sagemaker-async-output-in-data-bucket",
+    onAsyncStack: true,
+    mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => (p.asyncInferenceConfig.outputConfig.s3OutputPath = p.asyncInferenceConfig.outputConfig.s3OutputPath.replace("/output/", "/input/"))),
+  },
+  { fault: "async failures written to another bucket", caughtBy: "sagemaker-async-output-in-data-bucket", onAsyncStack: true, mutate: (s) => s.edit(ENDPOINT_CONFIG, "async-config", (p) => (p.asyncInferenceConfig.outputConfig.s3FailurePath = "s3://someone-elses-bucket/output/_async/failures/")) },
+  { fault: "endpoint autoscaling above the dispatcher's cap (3 > MAX_CONCURRENT_JOBS 2)", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.maxCapacity = 3)) },
+  { fault: "endpoint autoscaling above the pack's maxEndpointInstances", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.maxCapacity = 8)) },
+  { fault: "the dispatcher may invoke any endpoint (endpoint/*)", caughtBy: "iam-wildcard-resource-allowlist", onAsyncStack: true, mutate: (s) => TRIGGER_POLICY(s, (d) => (statement(d, "InvokeOnlyThisEndpoint").Resource = "arn:aws-cn:sagemaker:cn-northwest-1:123456789012:endpoint/*")) },
+  { fault: "an endpoint that never scales to zero", caughtBy: "endpoint-autoscaling-within-cap", onAsyncStack: true, mutate: (s) => s.edit(SCALABLE_TARGET, "async-scaling-target", (p) => (p.minCapacity = 1)) },
   { fault: "a resource without the required tags", caughtBy: "required-tags", mutate: (s) => s.edit("aws:sqs/queue:Queue", "trigger-queues-operational", (p) => (p.tags = {})) },
 ];
 
 describe("policy pack mutation suite: planted faults in the real program", function () {
   this.timeout(300_000);
   let baseline: AnalyzedResource[];
+  let asyncBaseline: AnalyzedResource[];
 
   before(async () => {
-    baseline = fromRecorded((await runProgramUnderMocks({ stack: "dev" })).resources);
+    [baseline, asyncBaseline] = (await Promise.all([runProgramUnderMocks({ stack: "dev" }), runProgramUnderMocks(ASYNC_STACK)])).map((r) => fromRecorded(r.resources));
   });
 
   it("the unmutated program passes the pack (so each catch below is the fault's)", async () => {
     const { violations } = await runPack(policies, structuredClone(baseline));
+    assert.deepEqual(violations.map((v) => `${v.policy}: ${v.message}`), []);
+  });
+
+  it("the unmutated async-mode program passes the pack too", async () => {
+    const { violations } = await runPack(policies, structuredClone(asyncBaseline));
     assert.deepEqual(violations.map((v) => `${v.policy}: ${v.message}`), []);
   });
 
@@ -180,7 +207,7 @@ describe("policy pack mutation suite: planted faults in the real program", funct
       if (f.run) {
         resources = fromRecorded((await runProgramUnderMocks({ stack: "dev", ...f.run })).resources);
       } else {
-        const stack = new Stack(structuredClone(baseline));
+        const stack = new Stack(structuredClone(f.onAsyncStack ? asyncBaseline : baseline));
         f.mutate!(stack);
         resources = stack.resources;
       }

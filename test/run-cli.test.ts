@@ -96,7 +96,7 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.equal(statuses["r-run"].state, "running");
     assert.deepEqual([statuses["r-run"].stepsWritten, statuses["r-run"].stepsExpected], [1, 20]);
     assert.ok(statuses["r-run"].wallSeconds! >= 90);
-    assert.match(formatStatus(statuses["r-run"]), /^r-run\s+running fuxi-t-r-run-0123abcd InProgress\s+1\/20 steps\s+1m3\ds$/);
+    assert.match(formatStatus(statuses["r-run"]), /^r-run\s+running batch fuxi-t-r-run-0123abcd InProgress\s+1\/20 steps\s+\d+m\d\ds\s+1m3\ds$/);
     assert.equal(statuses["r-failed"].state, "failed");
     assert.match(formatStatus(statuses["r-failed"]), /expected exactly one \.nc, found 0$/);
     assert.equal(statuses["2024010100"].state, "queued");
@@ -126,8 +126,8 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     const costModel = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none" as const, noncurrentDays: 7, retention: { expireAfterDays: 30 } };
     const [header, billed, visible, total] = formatRunsTable(statuses, costModel);
     assert.match(header, /GPU min\s+output\s+cost$/);
-    assert.match(billed, /^c-billed\s+done\s+fuxi-t-c-billed-0123abcd Completed .* 30\.0\s+1\.00 GiB\s+CNY 5\.00$/);
-    assert.match(visible, /^c-visible\s+done\s+-\s+.* ≥10\.0\s+1\.00 GiB\s+CNY 1\.67$/);
+    assert.match(billed, /^c-billed\s+done\s+batch fuxi-t-c-billed-0123abcd Completed .* 30\.0\s+1\.00 GiB\s+CNY 5\.00$/);
+    assert.match(visible, /^c-visible\s+done\s+batch\s+-\s+.* ≥10\.0\s+1\.00 GiB\s+CNY 1\.67$/);
     assert.equal(total, "total: 40.0 GPU minutes, 2.00 GiB of output, CNY 6.67 (1 run(s) counted with the runtime's visible time only (no SageMaker times yet), a lower bound)");
     // Without prices, or a stack that predates the costModel output, the table says so instead of a number.
     assert.match(formatRunsTable(statuses, { ...costModel, prices: null }).at(-1)!, /^total: 40\.0 GPU minutes, 2\.00 GiB of output, cost unknown: set fuxi:cost/);

@@ -20,9 +20,16 @@ function envFault(overrides: Record<string, string | undefined>): string[] {
 
 describe("trigger environment", () => {
   it("lists exactly the variables of docs/contract.md", () => {
-    assert.deepEqual([...TRIGGER_ENV_NAMES].sort(), [...Object.keys(TEST_ENV), "S3_FORCE_PATH_STYLE"].sort());
-    assert.deepEqual([...TRIGGER_OPTIONAL_ENV_NAMES], ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE"]);
+    assert.deepEqual([...TRIGGER_ENV_NAMES].sort(), [...Object.keys(TEST_ENV), "S3_FORCE_PATH_STYLE", "SERVING_MODE", "ASYNC_ENDPOINT_NAME"].sort());
+    assert.deepEqual([...TRIGGER_OPTIONAL_ENV_NAMES], ["TRANSFORM_AMI_VERSION", "S3_FORCE_PATH_STYLE", "SERVING_MODE", "ASYNC_ENDPOINT_NAME"]);
     assert.equal(TRIGGER_REQUIRED_ENV_NAMES.length + TRIGGER_OPTIONAL_ENV_NAMES.length, TRIGGER_ENV_NAMES.length);
+  });
+
+  it("serving mode async needs its endpoint, and is read as such", () => {
+    assert.deepEqual(readTriggerEnv({ ...TEST_ENV, SERVING_MODE: "async", ASYNC_ENDPOINT_NAME: "fuxi-test-async" }).serving, { mode: "async", endpointName: "fuxi-test-async" });
+    assert.equal(readTriggerEnv({ ...TEST_ENV, SERVING_MODE: "batch" }).serving, undefined);
+    assert.throws(() => readTriggerEnv({ ...TEST_ENV, SERVING_MODE: "async" }), /ASYNC_ENDPOINT_NAME is not set/);
+    assert.throws(() => readTriggerEnv({ ...TEST_ENV, SERVING_MODE: "realtime" }), /SERVING_MODE must be "batch" or "async"/);
   });
 
   it("parses a valid environment into typed values", () => {

@@ -209,6 +209,18 @@ export function createMocks({ partition, region, account, dnsSuffix, s3Objects, 
           const name = named();
           return { id: name, state: { ...i, name, arn: regional("cloudwatch", `alarm:${name}`) } };
         }
+        case "aws:sagemaker/endpointConfiguration:EndpointConfiguration": {
+          const name = named();
+          return { id: name, state: { ...i, name, arn: regional("sagemaker", `endpoint-config/${name.toLowerCase()}`) } };
+        }
+        case "aws:sagemaker/endpoint:Endpoint": {
+          const name = named();
+          return { id: name, state: { ...i, name, arn: regional("sagemaker", `endpoint/${name.toLowerCase()}`) } };
+        }
+        case "aws:appautoscaling/policy:Policy": {
+          const name = named();
+          return { id: name, state: { ...i, name, arn: regional("autoscaling", `scalingPolicy:00000000-0000-0000-0000-000000000000:resource/sagemaker/${i.resourceId}:policyName/${name}`) } };
+        }
         default:
           return { id: `${args.name}-id`, state: i };
       }

@@ -258,7 +258,7 @@ async function dispatchRun(deps: DispatchDeps, cache: AdmissionCache, message: Q
         found: { error: describeError(error) },
       }, error);
     }
-    log.info({ decision: "started", ...where, ticket: admission.kind === "admitted" ? admission.ticket : undefined, waitedSeconds: Math.round(ageSeconds), ...metricFields(METRICS_NAMESPACE, config.stackName, "RunsStarted") }, "transform job started");
+    log.info({ decision: "started", ...where, serving: config.serving?.mode ?? "batch", ticket: admission.kind === "admitted" ? admission.ticket : undefined, waitedSeconds: Math.round(ageSeconds), ...metricFields(METRICS_NAMESPACE, config.stackName, "RunsStarted") }, "transform job started");
     return { decision: "started", ...base };
   } catch (error) {
     if (isTransientAwsError(error)) return await wait("transient", `${describeError(error).name}: ${describeError(error).message}`, error);

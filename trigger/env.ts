@@ -28,6 +28,8 @@ export interface TriggerConfig {
   invocationTimeoutSeconds: number;
   invocationMaxRetries: number;
   transformAmiVersion?: string;
+  /** How runs are served: transform jobs, or invocations of the async endpoint (docs/serving.md); absent: batch. */
+  serving?: { mode: "batch" } | { mode: "async"; endpointName: string };
   s3ForcePathStyle: boolean;
   queues: { operational: string; backfill: string; deadLetter: string };
   /** InProgress jobs of this stack never exceed this. */
@@ -124,6 +126,8 @@ const schema = z.object({
     S3_FORCE_PATH_STYLE: z.optional(
       z.enum(["", "true", "false"], { error: () => 'S3_FORCE_PATH_STYLE must be "true" or "false" when set' }),
     ),
+    SERVING_MODE: z.optional(z.enum(["", "batch", "async"], { error: () => 'SERVING_MODE must be "batch" or "async" when set' })),
+    ASYNC_ENDPOINT_NAME: z.optional(matching("ASYNC_ENDPOINT_NAME", SAGEMAKER_NAME_PATTERN, "ASYNC_ENDPOINT_NAME must be a SageMaker endpoint name")),
   });
 
 /** Checked apart from the schema so that it is reported together with faults in other variables. */
@@ -148,6 +152,7 @@ export function readTriggerEnv(env: Record<string, string | undefined>): Trigger
   const faults = parsed.success ? [] : parsed.error.issues.map((issue) => issue.message);
   const overlap = prefixOverlapFault(picked);
   if (overlap) faults.push(overlap);
+  if (picked.SERVING_MODE === "async" && !picked.ASYNC_ENDPOINT_NAME) faults.push('ASYNC_ENDPOINT_NAME is not set; SERVING_MODE "async" needs the endpoint to invoke');
   if (!parsed.success || faults.length > 0) throw new TriggerEnvError(faults);
   const v = parsed.data;
   return {
@@ -166,6 +171,7 @@ export function readTriggerEnv(env: Record<string, string | undefined>): Trigger
     invocationMaxRetries: v.INVOCATION_MAX_RETRIES,
     ...(v.TRANSFORM_AMI_VERSION ? { transformAmiVersion: v.TRANSFORM_AMI_VERSION } : {}),
     s3ForcePathStyle: v.S3_FORCE_PATH_STYLE === "true",
+    ...(v.SERVING_MODE === "async" ? { serving: { mode: "async" as const, endpointName: v.ASYNC_ENDPOINT_NAME! } } : {}),
     queues: { operational: v.OPERATIONAL_QUEUE_URL, backfill: v.BACKFILL_QUEUE_URL, deadLetter: v.DEAD_LETTER_QUEUE_URL },
     maxConcurrentJobs: v.MAX_CONCURRENT_JOBS,
     operationalReserve: v.OPERATIONAL_RESERVE,

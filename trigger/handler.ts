@@ -5,8 +5,10 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { AdmissionCache } from "./admission";
+import { asyncEndpointJobControl } from "./async-job-control";
 import { s3RunStore, sageMakerJobControl, sqsQueueControl } from "./aws-ports";
 import { dispatchMessage, ENQUEUED_AT_ATTRIBUTE, type DispatchDeps, type MessageAction, type QueueMessage, type RunOutcome } from "./dispatcher";
 import { readTriggerEnv, TriggerConfig, TriggerEnvError } from "./env";
@@ -41,6 +43,8 @@ export interface TriggerDeps {
   /** Default: SDK clients created per invocation, so endpoint variables set after import count. */
   s3?: S3Client;
   sageMaker?: SageMakerClient;
+  /** serving.mode "async": InvokeEndpointAsync goes through this client. */
+  sageMakerRuntime?: SageMakerRuntimeClient;
   sqs?: SQSClient;
   /** Replace the SDK-backed ports (the simulated-clock benchmark). */
   ports?: { store: RunStore; jobs: JobControl; queue: QueueControl };
@@ -73,10 +77,20 @@ export function createDispatcherHandler(deps: TriggerDeps = {}) {
       return { batchItemFailures: [], messages: [] };
     }
     const s3 = deps.ports ? undefined : deps.s3 ?? new S3Client({ forcePathStyle: config.s3ForcePathStyle });
-    const sageMaker = deps.ports ? undefined : deps.sageMaker ?? new SageMakerClient({});
+    const serving = config.serving ?? { mode: "batch" };
+    const now = deps.now ?? (() => new Date());
+    const sageMaker = deps.ports || serving.mode === "async" ? undefined : deps.sageMaker ?? new SageMakerClient({});
+    const sageMakerRuntime = deps.ports || serving.mode !== "async" ? undefined : deps.sageMakerRuntime ?? new SageMakerRuntimeClient({});
     const sqs = deps.ports ? undefined : deps.sqs ?? new SQSClient({});
-    const ports = deps.ports ?? { store: s3RunStore(s3!, config.dataBucket), jobs: sageMakerJobControl(sageMaker!), queue: sqsQueueControl(sqs!) };
-    const dispatch: DispatchDeps = { config, ...ports, log, now: deps.now ?? (() => new Date()) };
+    const ports = deps.ports ?? (() => {
+      const store = s3RunStore(s3!, config.dataBucket);
+      // The same admission and exactly-once rules either way: only what a "job" is differs (docs/serving.md).
+      const jobs = serving.mode === "async"
+        ? asyncEndpointJobControl({ runtime: sageMakerRuntime!, store, endpointName: serving.endpointName, requestsPrefix: config.requestsPrefix, outputPrefix: config.outputPrefix, now })
+        : sageMakerJobControl(sageMaker!);
+      return { store, jobs, queue: sqsQueueControl(sqs!) };
+    })();
+    const dispatch: DispatchDeps = { config, ...ports, log, now };
     const cache: AdmissionCache = {};
     const result: DispatchResult = { batchItemFailures: [], messages: [] };
     try {
@@ -104,6 +118,7 @@ export function createDispatcherHandler(deps: TriggerDeps = {}) {
     } finally {
       s3?.destroy();
       sageMaker?.destroy();
+      sageMakerRuntime?.destroy();
       sqs?.destroy();
     }
   };

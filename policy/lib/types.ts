@@ -27,6 +27,8 @@ export const T = {
   sqsQueue: "aws:sqs/queue:Queue",
   logGroup: "aws:cloudwatch/logGroup:LogGroup",
   sagemakerModel: "aws:sagemaker/model:Model",
+  sagemakerEndpointConfiguration: "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+  appautoscalingTarget: "aws:appautoscaling/target:Target",
   sqsQueuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
   snsTopic: "aws:sns/topic:Topic",
   snsTopicPolicy: "aws:sns/topicPolicy:TopicPolicy",

@@ -13,6 +13,15 @@ export const FAILED_NAME = "_FAILED.json";
 /** Batch Transform's own output (`<jobName>.json.out`) lands in this sub-folder of the run's output folder. */
 export const TRANSFORM_FOLDER = "_transform/";
 
+/**
+ * An async inference endpoint writes each invocation's response (the run manifest) under
+ * `<outputPrefix>_async/results/` and each failure under `<outputPrefix>_async/failures/`
+ * (AsyncInferenceOutputConfig; serving.mode "async"). No run may be named after the folder.
+ */
+export const ASYNC_FOLDER_NAME = "_async";
+export const asyncResultsKey = (outputPrefix: string): string => `${outputPrefix}${ASYNC_FOLDER_NAME}/results/`;
+export const asyncFailuresKey = (outputPrefix: string): string => `${outputPrefix}${ASYNC_FOLDER_NAME}/failures/`;
+
 /** S3 user metadata on every step file (`x-amz-meta-<name>`). */
 export const STEP_METADATA = {
   /** The fingerprint of the request that wrote it (docs/contract.md): resuming trusts only matching files. */
@@ -54,6 +63,7 @@ export function runIdFault(runId: string): string | null {
   if (runId === "") return "is empty";
   if (runId.includes("/")) return 'contains "/"';
   if (runId === "." || runId === "..") return `is ${JSON.stringify(runId)}, which S3 clients may treat as a path step`;
+  if (runId === ASYNC_FOLDER_NAME) return `is ${JSON.stringify(runId)}, the folder the async endpoint writes its results to`;
   return null;
 }
 
