@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { deflateSync, inflateSync } from "node:zlib";
 import { CHANNEL_NAMES, FORECAST_VARIABLE, encodeForecastStep, readForecastStep, type ForecastStep } from "../runtime/src/netcdf";
-import { adler32, bitround32, deflatePlanes, shuffle32 } from "../runtime/src/netcdf/chunk-codec";
+import { bitround32, deflatePlanes, shuffle32, STORE_BELOW_SAVING } from "../runtime/src/netcdf/chunk-codec";
 import { BITROUND_ATTRIBUTE, BITROUND_PER_LEVEL_ATTRIBUTE } from "../runtime/src/netcdf/forecast-step";
 import { lookup3 } from "../runtime/src/netcdf/hdf5-chunks";
 import { loadH5 } from "../runtime/src/netcdf/h5";
@@ -146,13 +146,31 @@ describe("runtime: compressed step files", () => {
     assert.ok(inflateSync(stored).equals(Buffer.from(noisy)), "inflate (which checks the Adler-32) gives the planes back");
     const plain = deflateSync(noisy, { level: 1 });
     assert.ok(stored.length <= plain.length * 1.01, `stored ${stored.length} B vs deflated ${plain.length} B`);
-    assert.equal(stored.readUInt32BE(stored.length - 4), adler32(noisy));
     const smooth = shuffle32(step().data.subarray(0, CELLS), new Uint8Array(4 * CELLS));
     assert.ok(deflatePlanes(smooth, CELLS).equals(deflateSync(smooth, { level: 1 })), "a compressible lowest plane is deflated with the rest");
     // Through HDF5's own deflate filter (h5wasm's reader), bit-exact.
     const noisyStep = step({ data: randomFloats(70 * CELLS) });
     const back = await readForecastStep(await encodeForecastStep(noisyStep), "006.nc");
     assert.ok(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength).equals(Buffer.from(noisyStep.data.buffer)), "values differ after the round trip");
+  });
+
+  it(`stores each low plane whose probe saves under ${STORE_BELOW_SAVING * 100} % and deflates the planes from the first one that saves more`, () => {
+    const n = 2 * 65535 + 5;
+    const random = new Uint8Array(randomFloats(n).buffer);
+    const planes = new Uint8Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      planes[i] = random[4 * i]; // noise: saves ~0 %
+      planes[n + i] = random[4 * i + 1] & 0x7f; // 7 of 8 bits: saves ~12 %, under the threshold
+      planes[2 * n + i] = random[4 * i + 2] & 0x0f; // 4 of 8 bits: saves ~45 %
+      planes[3 * n + i] = 0x42;
+    }
+    const out = deflatePlanes(planes, n);
+    assert.ok(inflateSync(out).equals(Buffer.from(planes)), "inflate (which checks the Adler-32) gives the planes back");
+    const deflatedRest = deflateSync(planes.subarray(2 * n), { level: 1 }).subarray(2, -4);
+    const storedBytes = out.length - 2 - deflatedRest.length - 4;
+    assert.ok(out.subarray(2 + storedBytes, out.length - 4).equals(deflatedRest), "planes 2 and 3 are deflated together, after the stored blocks");
+    const blocks = (storedBytes - 2 * n) / 5; // each stored block adds 5 header bytes
+    assert.ok(Number.isInteger(blocks) && blocks >= Math.ceil((2 * n) / 65535), `planes 0 and 1 are stored: ${storedBytes} B before the deflated planes for ${2 * n} B of planes`);
   });
 
   it("gzip through the worker-thread pool gives the same bytes as on one thread", async function () {
