@@ -30,7 +30,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { partitionOfRegion } from "../components/partition";
-import { ApiError, readBody, waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
+import { ApiError, readBody, readJsonBody, sageMakerTarget } from "./sagemaker-wire";
+import { waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
 import { parseS3Uri } from "./transform-validation";
 import { INVOKE_ENDPOINT_ASYNC_LIMITS } from "../trigger/async-job-control";
 
@@ -424,19 +425,10 @@ export async function startAsyncEndpointRunner(options: AsyncEndpointRunnerOptio
         res.end(JSON.stringify(result.body));
         return;
       }
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const operation = target.startsWith("SageMaker.") ? target.slice("SageMaker.".length) : "";
-      operations.push(operation || target);
+      const { target, operation } = sageMakerTarget(req, operations);
       const handler = control[operation];
       if (req.method !== "POST" || req.url !== "/" || !handler) throw new ApiError("UnknownOperationException", `Operation ${JSON.stringify(target || `${req.method} ${req.url}`)} is not implemented by the local async endpoint runner`, 404);
-      const text = await readBody(req);
-      let body: Record<string, unknown>;
-      try {
-        body = text.length === 0 ? {} : JSON.parse(text);
-      } catch {
-        throw new ApiError("SerializationException", "Start of structure or map found where not expected.");
-      }
-      const result = handler(body);
+      const result = handler(await readJsonBody(req));
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId });
       res.end(JSON.stringify(result));
     } catch (error) {
