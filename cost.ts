@@ -446,8 +446,8 @@ export function steadyStateSummary(
     summary.afterOneYear = { total: formatBytes(year.totalBytes), monthlyStorageCost: formatMoney(monthlyStorageCost({ ...opts, afterDays: 365 }, prices)) };
   }
   if (instance?.serving) {
-    // async: the upper bound of a run's instance time beyond the warm minutes is a cycle started from zero,
-    // S + R + T (cycleInstanceMinutes), with the assumed start-up, the whole timeout and the scale-in cooldown.
+    // async: a run adds at most a cycle started from zero beyond the warm minutes, S + R + T
+    // (cycleInstanceMinutes), with the assumed start-up, the whole timeout and T = the scale-in cooldown.
     const tail = instance.serving.scaleInCooldownMinutes;
     const perRunMinutes = cycleInstanceMinutes("async", { startupMinutes: ASSUMED_STARTUP_SECONDS / 60, runMinutes: instance.invocationTimeoutSeconds / 60, instanceCount: 1, scaleInTailMinutes: tail });
     const warm = warmMinutesPerDay(instance.serving.warmWindows);
@@ -455,7 +455,7 @@ export function steadyStateSummary(
     const windows = instance.serving.warmWindows.map((w) => `${w.cycleHoursUtc.length} x ${w.durationMinutes} min`).join(" + ");
     summary.perDay = {
       warm: `${formatMoney(day.warm!)} (${windows || "no window"}: fuxi:serving.warmWindows, ${warm} instance-minutes a day on 1 x ${instance.instanceType} at the endpoint price, billed whether or not a run comes)`,
-      instance: `${formatMoney(day.instance)} (${settings.runsPerDay} x ${formatDuration(perRunMinutes * 60)} on 1 x ${instance.instanceType}: ${formatDuration(ASSUMED_STARTUP_SECONDS)} start-up + the ${formatDuration(instance.invocationTimeoutSeconds)} invocation timeout + the ${tail} min scale-in cooldown, an upper bound of each run's instance time beyond the warm minutes (docs/serving.md, "Cost per cycle"); npm run runs shows measured processing times)`,
+      instance: `${formatMoney(day.instance)} (${settings.runsPerDay} x ${formatDuration(perRunMinutes * 60)} on 1 x ${instance.instanceType}: ${formatDuration(ASSUMED_STARTUP_SECONDS)} start-up + the ${formatDuration(instance.invocationTimeoutSeconds)} invocation timeout + the ${tail} min scale-in cooldown: each run's instance time beyond the warm minutes, at most (docs/serving.md, "Cost per cycle"); npm run runs shows measured processing times)`,
       storage: `${formatMoney(day.storage)} (steady state)`,
     };
   } else if (instance) {
