@@ -12,7 +12,7 @@ import { z } from "zod";
 import { partitionFacts, partitionOfRegion } from "./components/partition";
 import { BUCKET_NAME_PATTERN, cascadeStepsFault, COMPRESSIONS, JOB_NAME_PREFIX_MAX_LENGTH, MAX_TOTAL_STEPS, parseS3Uri, prefixesOverlap } from "./runtime/src/contract";
 import { warmWindowOverlaps, type WarmWindow } from "./components/warmWindows";
-import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCHIVE_CLASS, INFREQUENT_ACCESS_MIN_AGE_DAYS, STORAGE_CLASSES, type StorageClass } from "./cost";
+import { ARCHIVE_AFTER_INFREQUENT_ACCESS_MIN_DAYS, ARCHIVE_CLASSES, DEFAULT_ARCHIVE_CLASS, INFREQUENT_ACCESS_MIN_AGE_DAYS, INSTANCE_PRICE_TABLE, STORAGE_CLASSES, type StorageClass } from "./cost";
 
 export const CONFIG_NAMESPACE = "fuxi";
 
@@ -49,6 +49,8 @@ const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
 const fromCliDecimal = (v: unknown) => (typeof v === "string" && /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
 const price = () =>
   z.preprocess(fromCliDecimal, z.number({ error: "is not a price; expected a non-negative number such as 1.25" }).nonnegative("is negative; expected a non-negative number such as 1.25").finite("is not a price; expected a finite number"));
+/** Price per instance-hour, by instance type. */
+const instancePrices = () => z.record(z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "is not an instance type; expected ml.<family>.<size>"), price()).default({});
 const bool = () => z.preprocess(boolFromCliString, z.boolean({ error: "is not a boolean; expected true or false" }));
 
 /** "" or a relative S3 key prefix ending in "/". */
@@ -310,9 +312,9 @@ export const stackConfigSchema = z.strictObject({
     .strictObject({
       currency: z.string({ error: "is not a currency; expected a 3-letter code such as CNY or USD" }).regex(/^[A-Z]{3}$/, "is not a currency code; expected 3 capital letters such as CNY or USD"),
       /** Price per instance-hour by SageMaker instance type (the Batch Transform column of the region's pricing page). */
-      instanceHour: z
-        .record(z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, "is not an instance type; expected ml.<family>.<size>"), price())
-        .default({}),
+      instanceHour: instancePrices(),
+      /** The same for endpoint instances (the real-time/asynchronous inference column): what serving.mode "async" is billed. */
+      endpointInstanceHour: instancePrices(),
       /** Price per GB-month (GB = 2^30 bytes) by S3 storage class. */
       storageGbMonth: z.partialRecord(oneOf(STORAGE_CLASSES), price()).default({}),
     })
@@ -481,9 +483,12 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
     problems.push(`${CONFIG_NAMESPACE}:dataBucket.outputRetention: ${describe(retention)} cannot apply to an adopted bucket (dataBucket.existingName); expected no outputRetention (an adopted bucket's lifecycle stays its owner's: set the rules on the bucket itself)`);
   }
   if (c.cost) {
+    // Only the serving mode's own price is required: batch runs are billed as transform jobs, async ones as endpoint instances.
     const type = c.transform.instanceType;
-    if (c.cost.instanceHour[type] === undefined) {
-      problems.push(`${CONFIG_NAMESPACE}:cost.instanceHour: ${describe(c.cost.instanceHour)} has no price for ${JSON.stringify(type)} (transform.instanceType); expected a price per instance-hour for every instance type in use`);
+    const table = INSTANCE_PRICE_TABLE[c.serving.mode];
+    if (c.cost[table][type] === undefined) {
+      const endpoint = c.serving.mode === "async";
+      problems.push(`${CONFIG_NAMESPACE}:cost.${table}: ${describe(c.cost[table])} has no price for ${JSON.stringify(type)} (transform.instanceType${endpoint ? ', served by the async endpoint (serving.mode "async")' : ""}); expected a price per instance-hour for every instance type in use${endpoint ? " (the real-time/asynchronous inference column of the pricing page, not Batch Transform's)" : ""}`);
     }
     const classes: StorageClass[] = ["STANDARD"];
     if (retention?.infrequentAccessAfterDays !== undefined) classes.push("STANDARD_IA");

@@ -2,8 +2,10 @@
  * What forecasts cost and how much storage they hold: pure arithmetic, no AWS
  * calls and no built-in prices (prices differ by region and change; the user
  * sets them in `fuxi:cost`). Used by the stack outputs (index.ts), `npm run runs`
- * and `npm run campaign`. The formulas are written out in docs/cost.md.
+ * and `npm run campaign`. The formulas are written out in docs/cost.md (batch) and docs/serving.md (async).
  */
+import type { ServingMode } from "./config";
+import type { WarmWindow } from "./components/warmWindows";
 
 /** Storage classes the output can be in: where it is written, and the lifecycle targets. */
 export const STORAGE_CLASSES = ["STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] as const;
@@ -51,6 +53,12 @@ export interface Prices {
   currency: string;
   /** Price per instance-hour, by SageMaker instance type (Batch Transform column of the pricing page). */
   instanceHour: Readonly<Record<string, number>>;
+  /**
+   * Price per instance-hour of an endpoint (real-time and asynchronous inference column of the pricing
+   * page), by instance type: what serving.mode "async" is billed. Absent from the costModel output of a
+   * stack deployed before the key existed.
+   */
+  endpointInstanceHour?: Readonly<Record<string, number>>;
   /** Price per GB-month (GB = 2^30 bytes), by storage class. */
   storageGbMonth: Readonly<Partial<Record<StorageClass, number>>>;
 }
@@ -148,7 +156,9 @@ export interface Money {
   missing: string[];
 }
 
-const priceKeyInstance = (type: string) => `fuxi:cost.instanceHour["${type}"]`;
+/** The `fuxi:cost` table that prices a serving mode's instances: Batch Transform jobs, or the async endpoint's instances. */
+export const INSTANCE_PRICE_TABLE = { batch: "instanceHour", async: "endpointInstanceHour" } as const satisfies Record<ServingMode, keyof Prices>;
+const priceKeyInstance = (type: string, serving: ServingMode) => `fuxi:cost.${INSTANCE_PRICE_TABLE[serving]}["${type}"]`;
 const priceKeyStorage = (c: StorageClass) => `fuxi:cost.storageGbMonth.${c}`;
 
 function sumMoney(parts: Money[], currency: string | undefined): Money {
@@ -156,10 +166,14 @@ function sumMoney(parts: Money[], currency: string | undefined): Money {
   return { amount: missing.length ? undefined : parts.reduce((a, p) => a + (p.amount ?? 0), 0), currency, missing };
 }
 
-/** Instance cost: seconds x instances x price per instance-hour (SageMaker bills per second). */
-export function instanceCost(opts: { seconds: number; instanceType: string; instanceCount: number }, prices: Prices | undefined): Money {
-  const price = prices?.instanceHour[opts.instanceType];
-  if (price === undefined) return { amount: undefined, currency: prices?.currency, missing: [priceKeyInstance(opts.instanceType)] };
+/**
+ * Instance cost: seconds x instances x price per instance-hour (SageMaker bills per second), at the
+ * serving mode's price (default batch: the Batch Transform price).
+ */
+export function instanceCost(opts: { seconds: number; instanceType: string; instanceCount: number; serving?: ServingMode }, prices: Prices | undefined): Money {
+  const serving = opts.serving ?? "batch";
+  const price = prices?.[INSTANCE_PRICE_TABLE[serving]]?.[opts.instanceType];
+  if (price === undefined) return { amount: undefined, currency: prices?.currency, missing: [priceKeyInstance(opts.instanceType, serving)] };
   return { amount: (opts.seconds / 3600) * opts.instanceCount * price, currency: prices!.currency, missing: [] };
 }
 
@@ -211,8 +225,10 @@ export function expectedRunBytes(steps: number, stepBytes = FULL_GRID_STEP_BYTES
 export interface RunUsageForCost {
   instanceType: string;
   instanceCount: number;
-  /** Billed seconds: the job's TransformEndTime - TransformStartTime. */
+  /** Billed seconds: the job's TransformEndTime - TransformStartTime; async: the invocation's processing time. */
   seconds: number;
+  /** Which price applies (default batch). */
+  serving?: ServingMode;
   bytesWritten: number;
 }
 
@@ -240,12 +256,15 @@ export interface CampaignEstimateInput {
   bytesBasis: string;
   instanceType: string;
   instanceCount: number;
+  /** Which price applies (default batch). */
+  serving?: ServingMode;
   retention?: OutputRetention;
   noncurrentDays: number;
 }
 
 export interface CampaignEstimate {
   runs: number;
+  serving: ServingMode;
   instanceHours: number;
   bytes: number;
   instance: Money;
@@ -260,7 +279,8 @@ export interface CampaignEstimate {
 export function campaignEstimate(input: CampaignEstimateInput, prices: Prices | undefined): CampaignEstimate {
   const seconds = input.runs * input.secondsPerRun;
   const bytes = input.runs * input.bytesPerRun;
-  const instance = instanceCost({ seconds, instanceType: input.instanceType, instanceCount: input.instanceCount }, prices);
+  const serving = input.serving ?? "batch";
+  const instance = instanceCost({ seconds, instanceType: input.instanceType, instanceCount: input.instanceCount, serving }, prices);
   const storageLifetime = lifetimeStorageCost(bytes, input.retention, input.noncurrentDays, prices);
   const standard = prices?.storageGbMonth.STANDARD;
   const storageFirstMonth: Money =
@@ -269,6 +289,7 @@ export function campaignEstimate(input: CampaignEstimateInput, prices: Prices | 
       : { amount: (bytes / BYTES_PER_GB) * standard, currency: prices!.currency, missing: [] };
   return {
     runs: input.runs,
+    serving,
     instanceHours: (seconds / 3600) * input.instanceCount,
     bytes,
     instance,
@@ -282,18 +303,29 @@ export function campaignEstimate(input: CampaignEstimateInput, prices: Prices | 
 export interface DailyEstimate {
   /** runsPerDay x instance cost of one run. */
   instance: Money;
+  /** async: the warm windows' instance-minutes, billed whether or not a run comes. */
+  warm?: Money;
   /** The steady-state monthly storage cost / DAYS_PER_MONTH (Infinity when outputs never expire). */
   storage: Money;
   total: Money;
 }
 
-/** One day of the cadence: its runs' instance time plus a day's share of the steady-state storage. */
-export function dailyEstimate(opts: { runsPerDay: number; secondsPerRun: number; instanceType: string; instanceCount: number; bytesPerRun: number; retention?: OutputRetention; noncurrentDays: number }, prices: Prices | undefined): DailyEstimate {
-  const perRun = instanceCost({ seconds: opts.secondsPerRun, instanceType: opts.instanceType, instanceCount: opts.instanceCount }, prices);
+/**
+ * One day of the cadence: its runs' instance time plus a day's share of the steady-state storage; async
+ * (`warmMinutesPerDay` given) also the warm windows' minutes, all at the endpoint price.
+ */
+export function dailyEstimate(opts: { runsPerDay: number; secondsPerRun: number; instanceType: string; instanceCount: number; serving?: ServingMode; warmMinutesPerDay?: number; bytesPerRun: number; retention?: OutputRetention; noncurrentDays: number }, prices: Prices | undefined): DailyEstimate {
+  const perRun = instanceCost({ seconds: opts.secondsPerRun, instanceType: opts.instanceType, instanceCount: opts.instanceCount, serving: opts.serving }, prices);
   const instance = { ...perRun, amount: perRun.amount === undefined ? undefined : perRun.amount * opts.runsPerDay };
+  const warm = opts.warmMinutesPerDay === undefined ? undefined : instanceCost({ seconds: opts.warmMinutesPerDay * 60, instanceType: opts.instanceType, instanceCount: 1, serving: opts.serving }, prices);
   const monthly = monthlyStorageCost(opts, prices);
   const storage = { ...monthly, amount: monthly.amount === undefined ? undefined : monthly.amount / DAYS_PER_MONTH };
-  return { instance, storage, total: sumMoney([instance, storage], prices?.currency) };
+  return { instance, ...(warm ? { warm } : {}), storage, total: sumMoney([instance, ...(warm ? [warm] : []), storage], prices?.currency) };
+}
+
+/** Instance-minutes a day the warm windows hold: one instance per window, for each of its cycle hours. */
+export function warmMinutesPerDay(windows: readonly Pick<WarmWindow, "cycleHoursUtc" | "durationMinutes">[]): number {
+  return windows.reduce((a, w) => a + w.cycleHoursUtc.length * w.durationMinutes, 0);
 }
 
 /** Start-up before the container runs (instance, image pull, model download): users report about 8 minutes. */
@@ -383,7 +415,13 @@ function describePhases(phases: readonly Residence[]): string[] {
 export function steadyStateSummary(
   settings: StorageSettings,
   prices: Prices | undefined,
-  instance?: { instanceType: string; instanceCount: number; invocationTimeoutSeconds: number },
+  instance?: {
+    instanceType: string;
+    instanceCount: number;
+    invocationTimeoutSeconds: number;
+    /** serving.mode "async": the endpoint's warm windows and scale-in cooldown (absent: batch). */
+    serving?: { warmWindows: readonly WarmWindow[]; scaleInCooldownMinutes: number };
+  },
 ): Record<string, unknown> {
   const bytesPerRun = expectedRunBytes(settings.steps);
   const perRunBasis =
@@ -407,7 +445,20 @@ export function steadyStateSummary(
     summary.total = `unbounded: grows by ${formatBytes(held.growthBytesPerDay * 365)} a year (no fuxi:dataBucket.outputRetention.expireAfterDays)`;
     summary.afterOneYear = { total: formatBytes(year.totalBytes), monthlyStorageCost: formatMoney(monthlyStorageCost({ ...opts, afterDays: 365 }, prices)) };
   }
-  if (instance) {
+  if (instance?.serving) {
+    // async: a run adds at most a cycle started from zero beyond the warm minutes, S + R + T
+    // (cycleInstanceMinutes), with the assumed start-up, the whole timeout and T = the scale-in cooldown.
+    const tail = instance.serving.scaleInCooldownMinutes;
+    const perRunMinutes = cycleInstanceMinutes("async", { startupMinutes: ASSUMED_STARTUP_SECONDS / 60, runMinutes: instance.invocationTimeoutSeconds / 60, instanceCount: 1, scaleInTailMinutes: tail });
+    const warm = warmMinutesPerDay(instance.serving.warmWindows);
+    const day = dailyEstimate({ ...opts, secondsPerRun: perRunMinutes * 60, instanceType: instance.instanceType, instanceCount: 1, serving: "async", warmMinutesPerDay: warm }, prices);
+    const windows = instance.serving.warmWindows.map((w) => `${w.cycleHoursUtc.length} x ${w.durationMinutes} min`).join(" + ");
+    summary.perDay = {
+      warm: `${formatMoney(day.warm!)} (${windows || "no window"}: fuxi:serving.warmWindows, ${warm} instance-minutes a day on 1 x ${instance.instanceType} at the endpoint price, billed whether or not a run comes)`,
+      instance: `${formatMoney(day.instance)} (${settings.runsPerDay} x ${formatDuration(perRunMinutes * 60)} on 1 x ${instance.instanceType}: ${formatDuration(ASSUMED_STARTUP_SECONDS)} start-up + the ${formatDuration(instance.invocationTimeoutSeconds)} invocation timeout + the ${tail} min scale-in cooldown: each run's instance time beyond the warm minutes, at most (docs/serving.md, "Cost per cycle"); npm run runs shows measured processing times)`,
+      storage: `${formatMoney(day.storage)} (steady state)`,
+    };
+  } else if (instance) {
     const assumed = assumedSecondsPerRun(instance.invocationTimeoutSeconds);
     const day = dailyEstimate({ ...opts, secondsPerRun: assumed.seconds, instanceType: instance.instanceType, instanceCount: instance.instanceCount }, prices);
     summary.perDay = {
@@ -431,34 +482,54 @@ export interface CostModel extends StorageSettings {
 
 /** One run as `npm run runs` finds it: SageMaker's job description and the manifest's usage, each if present. */
 export interface ObservedRun {
+  /** Which mode served the run (default batch). */
+  serving?: ServingMode;
   transformStartTime?: Date;
   transformEndTime?: Date;
   /** TransformResources of the job. */
   instanceType?: string;
   instanceCount?: number;
-  usage?: { visibleSeconds: number; bytesWritten: number; instanceType: string | null; instanceCount: number | null };
+  usage?: { visibleSeconds: number; bytesWritten: number; instanceType: string | null; instanceCount: number | null; invocationStartedAt?: string; invocationEndedAt?: string };
 }
 
 export interface BilledUsage {
+  serving: ServingMode;
   /** undefined: neither SageMaker nor the manifest says (a job still starting, or gone). */
   seconds: number | undefined;
-  /** "sagemaker": TransformEndTime − TransformStartTime (what is billed); "manifest": the runtime's visible part, a lower bound. */
-  source: "sagemaker" | "manifest" | undefined;
+  /**
+   * "sagemaker": TransformEndTime − TransformStartTime (what is billed); "manifest": the runtime's visible part,
+   * a lower bound; "invocation" (async): the manifest's invocationStartedAt → invocationEndedAt, the part of
+   * the endpoint's billed instance time the run itself used.
+   */
+  source: "sagemaker" | "manifest" | "invocation" | undefined;
   instanceType: string | undefined;
   instanceCount: number;
   bytesWritten: number;
 }
 
-/** SageMaker's start and end where it has both, else the manifest's visible seconds. */
+/**
+ * batch: SageMaker's start and end where it has both, else the manifest's visible seconds.
+ * async: the invocation's processing time. The endpoint's instance is billed from its start to its
+ * scale-in, warm windows and idle minutes included, and is shared by the runs it serves, so those
+ * minutes belong to no run (docs/serving.md, "Cost per cycle"); the manifest's visibleSeconds would
+ * count them (it starts when the container started). One invocation per instance: one instance.
+ */
 export function billedUsage(run: ObservedRun): BilledUsage {
+  const serving = run.serving ?? "batch";
   const instanceType = run.instanceType ?? run.usage?.instanceType ?? undefined;
-  const instanceCount = run.instanceCount ?? run.usage?.instanceCount ?? 1;
   const bytesWritten = run.usage?.bytesWritten ?? 0;
-  if (run.transformStartTime && run.transformEndTime) {
-    return { seconds: Math.max(0, (run.transformEndTime.getTime() - run.transformStartTime.getTime()) / 1000), source: "sagemaker", instanceType, instanceCount, bytesWritten };
+  if (serving === "async") {
+    const started = Date.parse(run.usage?.invocationStartedAt ?? "");
+    const ended = Date.parse(run.usage?.invocationEndedAt ?? "");
+    const known = Number.isFinite(started) && Number.isFinite(ended);
+    return { serving, seconds: known ? Math.max(0, (ended - started) / 1000) : undefined, source: known ? "invocation" : undefined, instanceType, instanceCount: 1, bytesWritten };
   }
-  if (run.usage) return { seconds: run.usage.visibleSeconds, source: "manifest", instanceType, instanceCount, bytesWritten };
-  return { seconds: undefined, source: undefined, instanceType, instanceCount, bytesWritten };
+  const instanceCount = run.instanceCount ?? run.usage?.instanceCount ?? 1;
+  if (run.transformStartTime && run.transformEndTime) {
+    return { serving, seconds: Math.max(0, (run.transformEndTime.getTime() - run.transformStartTime.getTime()) / 1000), source: "sagemaker", instanceType, instanceCount, bytesWritten };
+  }
+  if (run.usage) return { serving, seconds: run.usage.visibleSeconds, source: "manifest", instanceType, instanceCount, bytesWritten };
+  return { serving, seconds: undefined, source: undefined, instanceType, instanceCount, bytesWritten };
 }
 
 export interface RunsTotals {
@@ -469,9 +540,11 @@ export interface RunsTotals {
   /** Runs whose time is only the runtime's lower bound, or unknown. */
   lowerBoundRuns: number;
   unknownRuns: number;
+  /** Runs served by the async endpoint, priced by their processing time (the endpoint's other minutes are billed apart). */
+  asyncRuns: number;
 }
 
-/** Per run: GPU minutes (seconds x instances / 60), bytes written and cost; and the totals. */
+/** Per run: GPU minutes (seconds x instances / 60), bytes written and cost at its serving mode's price; and the totals. */
 export function priceRuns(runs: readonly ObservedRun[], model: Pick<CostModel, "prices" | "retention" | "noncurrentDays">): { runs: (BilledUsage & { gpuMinutes: number | undefined; cost: RunCost | undefined })[]; totals: RunsTotals } {
   const prices = model.prices ?? undefined;
   const priced = runs.map((r) => {
@@ -480,7 +553,7 @@ export function priceRuns(runs: readonly ObservedRun[], model: Pick<CostModel, "
     const cost =
       b.seconds === undefined || b.instanceType === undefined
         ? undefined
-        : runCost({ instanceType: b.instanceType, instanceCount: b.instanceCount, seconds: b.seconds, bytesWritten: b.bytesWritten }, { retention: model.retention, noncurrentDays: model.noncurrentDays }, prices);
+        : runCost({ instanceType: b.instanceType, instanceCount: b.instanceCount, seconds: b.seconds, serving: b.serving, bytesWritten: b.bytesWritten }, { retention: model.retention, noncurrentDays: model.noncurrentDays }, prices);
     return { ...b, gpuMinutes, cost };
   });
   const costs = priced.filter((p) => p.cost !== undefined).map((p) => p.cost!.total);
@@ -490,16 +563,18 @@ export function priceRuns(runs: readonly ObservedRun[], model: Pick<CostModel, "
     cost: sumMoney(costs, prices?.currency),
     lowerBoundRuns: priced.filter((p) => p.source === "manifest").length,
     unknownRuns: priced.filter((p) => p.source === undefined).length,
+    asyncRuns: priced.filter((p) => p.serving === "async").length,
   };
   return { runs: priced, totals };
 }
 
 /** The lines `campaign` prints before it asks to go on. */
 export function formatCampaignEstimate(e: CampaignEstimate, instanceType: string): string[] {
+  const endpoint = e.serving === "async";
   return [
     `runs            ${e.runs}`,
-    `GPU time        ${e.instanceHours.toFixed(1)} instance-hours on ${instanceType} (${e.basis.seconds})`,
-    `instance cost   ${formatMoney(e.instance)}`,
+    `GPU time        ${e.instanceHours.toFixed(1)} instance-hours on ${instanceType}${endpoint ? " behind the async endpoint" : ""} (${e.basis.seconds})`,
+    `instance cost   ${formatMoney(e.instance)}${endpoint ? " at the endpoint price; the warm windows are billed apart, every day (pulumi stack output steadyStateStorage: perDay.warm)" : ""}`,
     `storage         ${formatBytes(e.bytes)} (${e.basis.bytes})`,
     `storage cost    ${formatMoney(e.storageFirstMonth)} for the first month; ${formatMoney(e.storageLifetime)} over the retention`,
     `total           ${formatMoney(e.total)}`,

@@ -203,6 +203,7 @@ export = async () => {
       instanceType: cfg.transform.instanceType,
       instanceCount: cfg.transform.instanceCount,
       invocationTimeoutSeconds: cfg.transform.invocationTimeoutSeconds,
+      ...(cfg.serving.mode === "async" ? { serving: { warmWindows: cfg.serving.warmWindows, scaleInCooldownMinutes: cfg.serving.scaleInCooldownMinutes } } : {}),
     }),
     /** What `npm run runs` and `npm run campaign` price runs with (prices: null until fuxi:cost is set). */
     costModel: {

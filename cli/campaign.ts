@@ -14,6 +14,7 @@ import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient 
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { MultiBar, Presets } from "cli-progress";
 import { assumedSecondsPerRun, campaignEstimate, expectedRunBytes, expectedSecondsPerRun, formatBytes, formatCampaignEstimate, FULL_GRID_STEP_BYTES_UNCOMPRESSED, type CostModel } from "../cost";
+import type { ServingMode } from "../config";
 import { transformJobName } from "../runtime/src/contract";
 import { confirm } from "../tools/confirm";
 import { BACKFILL_MESSAGE_KIND, type BackfillRunMessage } from "../trigger/queue-message";
@@ -124,13 +125,16 @@ export async function measuredRunSeconds(sageMaker: SageMakerClient, out: StackO
   return seconds;
 }
 
-/** The lines printed before the question: runs, expected GPU hours, cost and storage, each with its basis. */
-export function campaignEstimateLines(runs: number, measured: readonly number[], model: CostModel | undefined): string[] {
+/**
+ * The lines printed before the question: runs, expected GPU hours, cost and storage, each with its basis.
+ * An async stack's runs are priced at the endpoint price, one instance each (one invocation per instance).
+ */
+export function campaignEstimateLines(runs: number, measured: readonly number[], model: CostModel | undefined, serving: ServingMode = "batch"): string[] {
   if (!model) return [`runs            ${runs}`, "estimate        none: the stack has no costModel output (redeploy it with this version of the program)"];
   const expected = expectedSecondsPerRun(measured, assumedSecondsPerRun(model.invocationTimeoutSeconds));
   const bytesPerRun = expectedRunBytes(model.steps);
   const bytesBasis = `${model.steps} steps x ${formatBytes(FULL_GRID_STEP_BYTES_UNCOMPRESSED)} per step${model.compression === "none" ? "" : `, uncompressed: at most, with ${model.compression}`}`;
-  const estimate = campaignEstimate({ runs, secondsPerRun: expected.seconds, secondsBasis: expected.basis, bytesPerRun, bytesBasis, instanceType: model.instanceType, instanceCount: model.instanceCount, retention: model.retention, noncurrentDays: model.noncurrentDays }, model.prices ?? undefined);
+  const estimate = campaignEstimate({ runs, secondsPerRun: expected.seconds, secondsBasis: expected.basis, bytesPerRun, bytesBasis, instanceType: model.instanceType, instanceCount: serving === "async" ? 1 : model.instanceCount, serving, retention: model.retention, noncurrentDays: model.noncurrentDays }, model.prices ?? undefined);
   return formatCampaignEstimate(estimate, model.instanceType);
 }
 
@@ -175,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
     const missing = decisions["missing-input"];
     console.log(`campaign ${campaign}: ${runIds.length} run(s): ${messages.length} to enqueue, ${decisions["skipped-done"].length} already done (manifest matches), ${decisions["skipped-started"].length} already dispatched, ${missing.length} without a marker in S3${missing.length ? ` (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""})` : ""}`);
     if (messages.length > 0) {
-      for (const line of campaignEstimateLines(messages.length, await measuredRunSeconds(sageMaker, out), out.costModel)) console.log(`  ${line}`);
+      for (const line of campaignEstimateLines(messages.length, await measuredRunSeconds(sageMaker, out), out.costModel, out.servingMode)) console.log(`  ${line}`);
       if (!(await confirm(`Enqueue ${messages.length} run(s) on the backfill queue?`, { yes: values.yes === true }))) {
         console.log("nothing enqueued");
         return 1;

@@ -151,8 +151,9 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
   }
   const usage = manifest?.usage as RunUsage | undefined;
   const observed: ObservedRun = {
-    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount } } : {}),
-    // async: the endpoint's instance time is not per run (warm windows, shared instances): the manifest's usage prices it.
+    serving,
+    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount, invocationStartedAt: usage.invocationStartedAt, invocationEndedAt: usage.invocationEndedAt } } : {}),
+    // async: the endpoint's instance time is not per run (warm windows, shared instances): the invocation's processing time prices it.
     ...(job?.TransformJobName && serving === "batch" ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
   };
   const base = { runId: run.runId, serving, ...(run.markerAt ? { markerAt: run.markerAt } : {}), stepsWritten, ...(stepsExpected !== undefined ? { stepsExpected } : {}), observed };
@@ -189,7 +190,9 @@ const NO_NUMBER = "-";
 /**
  * The `runs` table: a header, one line per run with its billed GPU minutes, output size and cost, and
  * a totals line. GPU minutes are SageMaker's billed window where the job has one; otherwise the
- * runtime's visible part (marked "≥": provisioning and image pull are not in it).
+ * runtime's visible part (marked "≥": provisioning and image pull are not in it). An async run's are
+ * its processing time, priced at fuxi:cost.endpointInstanceHour; the endpoint's warm windows, start-ups
+ * and idle minutes before scale-in are billed apart, and the totals line says so.
  */
 export function formatRunsTable(statuses: readonly RunStatus[], costModel: CostModel | undefined): string[] {
   const priced = priceRuns(statuses.map((s) => s.observed), costModel ?? { prices: null, noncurrentDays: 0 });
@@ -205,6 +208,7 @@ export function formatRunsTable(statuses: readonly RunStatus[], costModel: CostM
   const notes = [
     t.lowerBoundRuns > 0 ? `${t.lowerBoundRuns} run(s) counted with the runtime's visible time only (no SageMaker times yet), a lower bound` : "",
     t.unknownRuns > 0 ? `${t.unknownRuns} run(s) with no time yet` : "",
+    t.asyncRuns > 0 ? `${t.asyncRuns} async run(s) counted with their processing time at the endpoint price; the endpoint's warm windows, start-ups and idle minutes before scale-in are billed separately (pulumi stack output steadyStateStorage: perDay.warm)` : "",
   ].filter(Boolean);
   const cost = costModel === undefined ? "cost unknown: the stack has no costModel output (redeploy it)" : formatMoney(t.cost);
   lines.push(`total: ${t.gpuMinutes.toFixed(1)} GPU minutes, ${formatBytes(t.bytesWritten)} of output, ${cost}${notes.length ? ` (${notes.join("; ")})` : ""}`);

@@ -12,8 +12,9 @@
  *   /invocations with the request's Content-Type and Accept (and CustomAttributes), and writes the
  *   response to `<S3OutputPath><InferenceId>.out` (the file name "based on the inference ID") or, on
  *   an error status or timeout, to `<S3FailurePath><InferenceId>-error.out`;
- * - InvocationTimeoutSeconds 1-3600 (default 900), RequestTTLSeconds 60-21600 (default 21600): a
- *   request still queued after its TTL expires unprocessed;
+ * - InvocationTimeoutSeconds 1-3600 (default 900), RequestTTLSeconds 60-21600 (default 21600), the
+ *   bounds the dispatcher uses too (INVOKE_ENDPOINT_ASYNC_LIMITS): a request still queued after its
+ *   TTL expires unprocessed;
  * - the InferenceId is an identifier only: a repeated id is queued again (SageMaker does not
  *   deduplicate; exactly-once is the caller's job);
  * - MaxConcurrentInvocationsPerInstance invocations per instance; instances scale out from zero when
@@ -29,11 +30,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { partitionOfRegion } from "../components/partition";
-import { ApiError, readBody, waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
+import { ApiError, readBody, readJsonBody, sageMakerTarget } from "./sagemaker-wire";
+import { waitForPing, type ContainerLauncher, type LocalModel, type RunningContainer } from "./transform-runner";
 import { parseS3Uri } from "./transform-validation";
+import { INVOKE_ENDPOINT_ASYNC_LIMITS } from "../trigger/async-job-control";
 
-export const INVOCATION_TIMEOUT_DEFAULT_SECONDS = 900;
-export const REQUEST_TTL_DEFAULT_SECONDS = 21_600;
 /** Async inference payloads: up to 1 GB. */
 export const MAX_ASYNC_PAYLOAD_BYTES = 1024 ** 3;
 
@@ -240,7 +241,7 @@ export async function startAsyncEndpointRunner(options: AsyncEndpointRunnerOptio
     }
     const inferenceId = header("x-amzn-sagemaker-inference-id") ?? randomUUID();
     if (inferenceId.length > 64 || !INFERENCE_ID.test(inferenceId)) throw new ApiError("ValidationError", `1 validation error detected: Value '${inferenceId}' at 'inferenceId' failed to satisfy constraint: Member must have length less than or equal to 64 and match [\\S][\\p{Print}]*`);
-    const seconds = (h: string, min: number, max: number, fallback: number) => {
+    const seconds = (h: string, { min, max, default: fallback }: { min: number; max: number; default: number }) => {
       const text = header(h);
       if (text === undefined) return fallback;
       const n = Number(text);
@@ -256,8 +257,8 @@ export async function startAsyncEndpointRunner(options: AsyncEndpointRunnerOptio
       contentType: header("x-amzn-sagemaker-content-type"),
       accept: header("x-amzn-sagemaker-accept"),
       customAttributes: header("x-amzn-sagemaker-custom-attributes"),
-      invocationTimeoutSeconds: seconds("x-amzn-sagemaker-invocationtimeoutseconds", 1, 3600, INVOCATION_TIMEOUT_DEFAULT_SECONDS),
-      requestTtlSeconds: seconds("x-amzn-sagemaker-requestttlseconds", 60, 21_600, REQUEST_TTL_DEFAULT_SECONDS),
+      invocationTimeoutSeconds: seconds("x-amzn-sagemaker-invocationtimeoutseconds", INVOKE_ENDPOINT_ASYNC_LIMITS.invocationTimeoutSeconds),
+      requestTtlSeconds: seconds("x-amzn-sagemaker-requestttlseconds", INVOKE_ENDPOINT_ASYNC_LIMITS.requestTtlSeconds),
       status: "Queued",
       receivedAt: new Date(),
     };
@@ -424,19 +425,10 @@ export async function startAsyncEndpointRunner(options: AsyncEndpointRunnerOptio
         res.end(JSON.stringify(result.body));
         return;
       }
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const operation = target.startsWith("SageMaker.") ? target.slice("SageMaker.".length) : "";
-      operations.push(operation || target);
+      const { target, operation } = sageMakerTarget(req, operations);
       const handler = control[operation];
       if (req.method !== "POST" || req.url !== "/" || !handler) throw new ApiError("UnknownOperationException", `Operation ${JSON.stringify(target || `${req.method} ${req.url}`)} is not implemented by the local async endpoint runner`, 404);
-      const text = await readBody(req);
-      let body: Record<string, unknown>;
-      try {
-        body = text.length === 0 ? {} : JSON.parse(text);
-      } catch {
-        throw new ApiError("SerializationException", "Start of structure or map found where not expected.");
-      }
-      const result = handler(body);
+      const result = handler(await readJsonBody(req));
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": requestId });
       res.end(JSON.stringify(result));
     } catch (error) {

@@ -14,6 +14,7 @@ import { randomUUID } from "node:crypto";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { parseS3Uri, TransformJobRequest, validateCreateTransformJob, ValidTransformJob } from "./transform-validation";
 import { partitionOfRegion } from "../components/partition";
+import { ApiError, readJsonBody, sageMakerTarget } from "./sagemaker-wire";
 
 /** A started model container: where it listens and how to stop it. */
 export interface RunningContainer {
@@ -76,12 +77,6 @@ export interface TransformRunner {
   /** Every request received, in order: operation names as sent in X-Amz-Target. */
   operations(): string[];
   stop(): Promise<void>;
-}
-
-export class ApiError extends Error {
-  constructor(readonly type: string, message: string, readonly status = 400) {
-    super(message);
-  }
 }
 
 const DEFAULT_MAX_PAYLOAD_MB = 6;
@@ -236,20 +231,11 @@ export async function startTransformRunner(options: TransformRunnerOptions): Pro
       res.end(JSON.stringify(body));
     };
     try {
-      const target = String(req.headers["x-amz-target"] ?? "");
-      const operation = target.startsWith("SageMaker.") ? target.slice("SageMaker.".length) : "";
-      operations.push(operation || target);
+      const { target, operation } = sageMakerTarget(req, operations);
       if (req.method !== "POST" || req.url !== "/") throw new ApiError("UnknownOperationException", `Unsupported request ${req.method} ${req.url}`, 404);
       const handler = handlers[operation];
       if (!handler) throw new ApiError("UnknownOperationException", `Operation ${JSON.stringify(target)} is not implemented by the local transform runner`);
-      const text = await readBody(req);
-      let body: Record<string, unknown>;
-      try {
-        body = text.length === 0 ? {} : JSON.parse(text);
-      } catch {
-        throw new ApiError("SerializationException", "Start of structure or map found where not expected.");
-      }
-      send(200, handler(body));
+      send(200, handler(await readJsonBody(req)));
     } catch (error) {
       if (error instanceof ApiError) send(error.status, { __type: error.type, message: error.message });
       else send(500, { __type: "InternalFailure", message: String(error) });
@@ -376,11 +362,3 @@ async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buff
   return Buffer.from(await object.Body!.transformToByteArray());
 }
 
-export function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}

@@ -220,7 +220,25 @@ describe("stack config (config.ts)", () => {
     it("accepts prices for what the stack uses, with decimal strings as the CLI stores them", () => {
       const raw = stackConfig("prod", { "fuxi:cost": { currency: "CNY", instanceHour: { "ml.g5.2xlarge": "15.5" }, storageGbMonth: { STANDARD: "0.1755", STANDARD_IA: 0.1, GLACIER_IR: 0.04 } } });
       const cfg = parseStackConfig({ stack: "prod", region: "cn-northwest-1", raw });
-      assert.deepEqual(cfg.cost, { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 15.5 }, storageGbMonth: { STANDARD: 0.1755, STANDARD_IA: 0.1, GLACIER_IR: 0.04 } });
+      assert.deepEqual(cfg.cost, { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 15.5 }, endpointInstanceHour: {}, storageGbMonth: { STANDARD: 0.1755, STANDARD_IA: 0.1, GLACIER_IR: 0.04 } });
+    });
+
+    it("an async stack needs the endpoint price of its instance type, not the Batch Transform one", () => {
+      const asyncServing = { "fuxi:serving": { mode: "async" } };
+      const found = cost({ currency: "CNY", instanceHour: { "ml.g4dn.xlarge": 9 }, endpointInstanceHour: { "ml.g5.2xlarge": 12 } }, asyncServing);
+      assert.deepEqual(found.sort(), [
+        'fuxi:cost.endpointInstanceHour: {"ml.g5.2xlarge":12} has no price for "ml.g4dn.xlarge" (transform.instanceType, served by the async endpoint (serving.mode "async")); expected a price per instance-hour for every instance type in use (the real-time/asynchronous inference column of the pricing page, not Batch Transform\'s)',
+        "fuxi:cost.storageGbMonth: {} has no price for STANDARD; expected a price per GB-month for every storage class the output uses (STANDARD)",
+      ]);
+      // Priced: accepted without any Batch Transform price, and the CLI's decimal strings are read.
+      const raw = stackConfig("dev", { ...asyncServing, "fuxi:cost": { currency: "CNY", endpointInstanceHour: { "ml.g4dn.xlarge": "7.25" }, storageGbMonth: { STANDARD: 0.2 } } });
+      assert.deepEqual(parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw }).cost!.endpointInstanceHour, { "ml.g4dn.xlarge": 7.25 });
+      // A batch stack may keep endpoint prices (for a later switch) but still needs its transform price.
+      assert.match(cost({ currency: "CNY", endpointInstanceHour: { "ml.g4dn.xlarge": 7 }, storageGbMonth: { STANDARD: 0.2 } }).join("\n"), /^fuxi:cost\.instanceHour: \{\} has no price for "ml\.g4dn\.xlarge" \(transform\.instanceType\);/);
+      assert.deepEqual(cost({ currency: "CNY", endpointInstanceHour: { "g5.2xlarge": 1, "ml.g4dn.xlarge": -1 }, storageGbMonth: { STANDARD: 0.2 } }, asyncServing).sort(), [
+        'fuxi:cost.endpointInstanceHour["g5.2xlarge"]: "g5.2xlarge" is not an instance type; expected ml.<family>.<size>',
+        'fuxi:cost.endpointInstanceHour["ml.g4dn.xlarge"]: -1 is negative; expected a non-negative number such as 1.25',
+      ]);
     });
 
     it("requires a price for the instance type and every storage class in use (no silent partial estimate)", () => {

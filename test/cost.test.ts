@@ -28,6 +28,7 @@ import {
   runCost,
   steadyStateSummary,
   storageHeld,
+  warmMinutesPerDay,
   type OutputRetention,
   type Prices,
 } from "../cost";
@@ -36,6 +37,7 @@ const PROD: OutputRetention = { infrequentAccessAfterDays: 30, archiveAfterDays:
 const PRICES: Prices = {
   currency: "CNY",
   instanceHour: { "ml.g5.2xlarge": 12, "ml.g4dn.xlarge": 6 },
+  endpointInstanceHour: { "ml.g5.2xlarge": 15 },
   storageGbMonth: { STANDARD: 0.2, STANDARD_IA: 0.1, GLACIER_IR: 0.04, GLACIER: 0.03, DEEP_ARCHIVE: 0.01 },
 };
 const close = (actual: number | undefined, expected: number, what = "") => {
@@ -116,6 +118,14 @@ describe("cost arithmetic (cost.ts)", () => {
       assert.deepEqual(m, { amount: 12, currency: "CNY", missing: [] });
     });
 
+    it("prices async serving at the endpoint price, batch at the Batch Transform price", () => {
+      assert.deepEqual(instanceCost({ seconds: 1800, instanceType: "ml.g5.2xlarge", instanceCount: 1, serving: "async" }, PRICES), { amount: 7.5, currency: "CNY", missing: [] });
+      assert.deepEqual(instanceCost({ seconds: 1800, instanceType: "ml.g5.2xlarge", instanceCount: 1, serving: "batch" }, PRICES), { amount: 6, currency: "CNY", missing: [] });
+      // A costModel output from before endpointInstanceHour existed: the async price is named as missing.
+      const old = instanceCost({ seconds: 1800, instanceType: "ml.g4dn.xlarge", instanceCount: 1, serving: "async" }, { currency: "CNY", instanceHour: { "ml.g4dn.xlarge": 6 }, storageGbMonth: {} });
+      assert.deepEqual([old.amount, old.missing], [undefined, ['fuxi:cost.endpointInstanceHour["ml.g4dn.xlarge"]']]);
+    });
+
     it("says which price is missing instead of guessing one", () => {
       const m = instanceCost({ seconds: 1800, instanceType: "ml.p3.2xlarge", instanceCount: 1 }, PRICES);
       assert.equal(m.amount, undefined);
@@ -180,6 +190,18 @@ describe("cost arithmetic (cost.ts)", () => {
       assert.equal(dailyEstimate({ ...opts, retention: undefined }, PRICES).storage.amount, Infinity);
       assert.deepEqual(dailyEstimate(opts, undefined).total.missing, ['fuxi:cost.instanceHour["ml.g5.2xlarge"]', "fuxi:cost.storageGbMonth.STANDARD"]);
     });
+
+    it("async: the runs and the warm windows' minutes, both at the endpoint price", () => {
+      const windows = [{ cycleHoursUtc: [0, 6, 12, 18], durationMinutes: 60 }, { cycleHoursUtc: [3], durationMinutes: 30 }];
+      assert.equal(warmMinutesPerDay(windows), 4 * 60 + 30);
+      assert.equal(warmMinutesPerDay([]), 0);
+      const opts = { runsPerDay: 4, secondsPerRun: 1800, instanceType: "ml.g5.2xlarge", instanceCount: 1, serving: "async" as const, warmMinutesPerDay: 270, bytesPerRun: 0, noncurrentDays: 30, retention: { expireAfterDays: 14 } };
+      const d = dailyEstimate(opts, PRICES);
+      close(d.instance.amount, 4 * 0.5 * 15);
+      close(d.warm!.amount, 4.5 * 15);
+      close(d.total.amount, 30 + 67.5);
+      assert.equal(dailyEstimate({ ...opts, serving: "batch", warmMinutesPerDay: undefined }, PRICES).warm, undefined);
+    });
   });
 
   describe("campaign estimate", () => {
@@ -236,6 +258,12 @@ describe("cost arithmetic (cost.ts)", () => {
       // 4 runs x (600 + 3600) s at 12 per hour.
       assert.match(perDay.instance, /^CNY 56\.00 \(4 x 1 h 10 min on 1 x ml\.g5\.2xlarge: 10 min 00 s start-up \+ the 1 h 00 min invocation timeout, an upper bound/);
       assert.match(perDay.storage, /^CNY [\d,.]+ \(steady state\)$/);
+      // async: 4 x 60 warm minutes = 4 h x 15 = 60.00; each run at most 10 + 60 + 15 min beyond them: 4 x 85 min x 15 / 60 = 85.00.
+      const asyncDay = steadyStateSummary({ runsPerDay: 4, steps: 60, compression: "none", retention: PROD, noncurrentDays: 30 }, PRICES, {
+        instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, serving: { warmWindows: [{ cycleHoursUtc: [0, 6, 12, 18], startOffsetMinutes: 200, durationMinutes: 60 }], scaleInCooldownMinutes: 15 },
+      }).perDay as { warm: string; instance: string };
+      assert.equal(asyncDay.warm, "CNY 60.00 (4 x 60 min: fuxi:serving.warmWindows, 240 instance-minutes a day on 1 x ml.g5.2xlarge at the endpoint price, billed whether or not a run comes)");
+      assert.match(asyncDay.instance, /^CNY 85\.00 \(4 x 1 h 25 min on 1 x ml\.g5\.2xlarge: 10 min 00 s start-up \+ the 1 h 00 min invocation timeout \+ the 15 min scale-in cooldown: each run's instance time beyond the warm minutes, at most \(docs\/serving\.md/);
       const forever = steadyStateSummary({ runsPerDay: 1, steps: 20, compression: "none", noncurrentDays: 30 }, PRICES);
       assert.match(String(forever.total), /^unbounded: grows by 1\.93 TiB a year/);
       assert.deepEqual(Object.keys(forever.afterOneYear as object), ["total", "monthlyStorageCost"]);
@@ -249,10 +277,21 @@ describe("cost arithmetic (cost.ts)", () => {
 
     it("bills SageMaker's TransformStartTime to TransformEndTime, else the manifest's visible part as a lower bound", () => {
       assert.deepEqual(billedUsage({ transformStartTime: start, transformEndTime: minutes(30), instanceType: "ml.g5.2xlarge", instanceCount: 2, usage }), {
-        seconds: 1800, source: "sagemaker", instanceType: "ml.g5.2xlarge", instanceCount: 2, bytesWritten: 2 * BYTES_PER_GB,
+        serving: "batch", seconds: 1800, source: "sagemaker", instanceType: "ml.g5.2xlarge", instanceCount: 2, bytesWritten: 2 * BYTES_PER_GB,
       });
-      assert.deepEqual(billedUsage({ usage }), { seconds: 1200, source: "manifest", instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 2 * BYTES_PER_GB });
-      assert.deepEqual(billedUsage({ transformStartTime: start, instanceType: "ml.g5.2xlarge" }), { seconds: undefined, source: undefined, instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 0 });
+      assert.deepEqual(billedUsage({ usage }), { serving: "batch", seconds: 1200, source: "manifest", instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 2 * BYTES_PER_GB });
+      assert.deepEqual(billedUsage({ transformStartTime: start, instanceType: "ml.g5.2xlarge" }), { serving: "batch", seconds: undefined, source: undefined, instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 0 });
+    });
+
+    it("async: the invocation's processing time, not the warm container's visible seconds", () => {
+      // The instance had been warm 2 h (visibleSeconds) when this 40-minute invocation came.
+      const warm = { ...usage, visibleSeconds: 7200, instanceCount: 2, invocationStartedAt: minutes(0).toISOString(), invocationEndedAt: minutes(40).toISOString() };
+      assert.deepEqual(billedUsage({ serving: "async", usage: warm }), { serving: "async", seconds: 2400, source: "invocation", instanceType: "ml.g5.2xlarge", instanceCount: 1, bytesWritten: 2 * BYTES_PER_GB });
+      assert.equal(billedUsage({ serving: "async" }).source, undefined, "no manifest yet: no time");
+      const { runs, totals } = priceRuns([{ serving: "async", usage: warm }], { prices: { ...PRICES, storageGbMonth: { STANDARD: 0 } }, noncurrentDays: 0 });
+      // 40 min x 15 per endpoint instance-hour = 10.00 (the transform price, 12, would be 8.00).
+      close(runs[0]!.cost!.total.amount, 10);
+      assert.deepEqual([totals.asyncRuns, totals.lowerBoundRuns, totals.gpuMinutes], [1, 0, 40]);
     });
 
     it("adds GPU minutes, bytes and cost over runs, and counts the runs it could not time exactly", () => {

@@ -134,6 +134,29 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.match(formatRunsTable(statuses, undefined).at(-1)!, /cost unknown: the stack has no costModel output/);
   });
 
+  it("runs: an async run is priced by its processing time at the endpoint price; the warm minutes are said to be billed apart", async () => {
+    const asyncOut: StackOutputs = { ...out, servingMode: "async" };
+    const at = (m: number) => new Date(Date.UTC(2026, 11, 1, 3, 20 + m)).toISOString();
+    const job = "fuxi-t-a-priced-0123abcd";
+    await put("input/a-priced/in.nc", "x"); await put("input/a-priced/_SUCCESS", "");
+    await put(`requests/_async/${job}.json`, JSON.stringify({ jobName: job, claimedAt: at(0), invokedAt: at(0), inferenceId: job }));
+    await put(`output/_async/results/${job}.out`, "{}");
+    // The instance had been warm since the window opened (visibleSeconds 3000 s); the invocation took 40 minutes.
+    await put("output/a-priced/_SUCCESS", JSON.stringify({ steps: 60, usage: { visibleSeconds: 3000, bytesWritten: 2 ** 30, bytesStored: 2 ** 30, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationStartedAt: at(10), invocationEndedAt: at(50) } }));
+    const sageMaker = new SageMakerClient({ region: "cn-northwest-1", credentials: { accessKeyId: "x", secretAccessKey: "x" }, endpoint: "http://127.0.0.1:9" });
+    const status = await runStatus({ s3: s3.client, sageMaker }, asyncOut, { runId: "a-priced" });
+    sageMaker.destroy();
+    // Storage priced at 0: 40 min x CNY 18 per endpoint instance-hour = 12.00 (the transform price, 10, would give 6.67).
+    const costModel = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, endpointInstanceHour: { "ml.g5.2xlarge": 18 }, storageGbMonth: { STANDARD: 0 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none" as const, noncurrentDays: 7, retention: { expireAfterDays: 30 } };
+    const [, line, total] = formatRunsTable([status], costModel);
+    assert.match(line!, /^a-priced\s+done\s+async fuxi-t-a-priced-0123abcd Completed .* 40\.0\s+1\.00 GiB\s+CNY 12\.00$/);
+    assert.equal(total, "total: 40.0 GPU minutes, 1.00 GiB of output, CNY 12.00 (1 async run(s) counted with their processing time at the endpoint price; the endpoint's warm windows, start-ups and idle minutes before scale-in are billed separately (pulumi stack output steadyStateStorage: perDay.warm))");
+    // A stack deployed before endpointInstanceHour existed: its costModel still parses, the async price is named as missing.
+    const old = parseStackOutputs({ ...asyncOut, costModel: { ...costModel, prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0 } } } }, "stack old");
+    assert.equal(old.costModel!.prices!.endpointInstanceHour, undefined);
+    assert.match(formatRunsTable([status], old.costModel).at(-1)!, /^total: 40\.0 GPU minutes, 1\.00 GiB of output, cost unknown: set fuxi:cost \(fuxi:cost\.endpointInstanceHour\["ml\.g5\.2xlarge"\]; docs\/cost\.md\)/);
+  });
+
   it("stack outputs: a costModel is read with nulls as absent, a malformed one is named", () => {
     const base = { dataBucket: BUCKET, jobNamePrefix: "fuxi-t", inputPrefix: "input/", outputPrefix: "output/", requestsPrefix: "requests/", operationalQueueUrl: "q1", backfillQueueUrl: "q2", deadLetterQueueUrl: "q3" };
     const model = { prices: null, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none", noncurrentDays: 7, retention: null };
@@ -141,6 +164,9 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.equal(parsed.costModel!.retention, undefined);
     assert.equal(parsed.costModel!.prices, null);
     assert.throws(() => parseStackOutputs({ ...base, costModel: { ...model, steps: "60" } }, "stack dev"), /stack dev has a costModel output without steps/);
+    const prices = { currency: "CNY", instanceHour: {}, storageGbMonth: {} };
+    assert.deepEqual(parseStackOutputs({ ...base, costModel: { ...model, prices } }, "stack dev").costModel!.prices, prices, "prices without endpointInstanceHour (older stacks) are kept as they are");
+    assert.throws(() => parseStackOutputs({ ...base, costModel: { ...model, prices: { ...prices, endpointInstanceHour: 18, instanceHour: undefined } } }, "stack dev"), /stack dev has a costModel output without prices\.instanceHour, prices\.endpointInstanceHour/);
   });
 
   it("campaign estimate: GPU hours from measured runs (else the stated assumption), cost and storage before anything is enqueued", () => {
@@ -159,6 +185,10 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.match(assumed[1]!, /^GPU time        11\.7 instance-hours .*assumed 1 h 10 min per run \(10 min 00 s start-up \+ the 1 h 00 min invocation timeout, an upper bound\): no finished run of this stack measured yet\)$/);
     assert.match(assumed[2]!, /cost unknown: set fuxi:cost/);
     assert.match(campaignEstimateLines(3, [], undefined)[1]!, /no costModel output/);
+    // An async stack: one endpoint instance per run at the endpoint price (10 x 30 min x 18 = 90.00), the warm windows billed apart.
+    const onEndpoint = campaignEstimateLines(10, [1800], { ...model, instanceCount: 2, prices: { ...model.prices, endpointInstanceHour: { "ml.g5.2xlarge": 18 } } }, "async");
+    assert.equal(onEndpoint[1], "GPU time        5.0 instance-hours on ml.g5.2xlarge behind the async endpoint (mean of 1 measured run (30 min 00 s each))");
+    assert.equal(onEndpoint[2], "instance cost   CNY 90.00 at the endpoint price; the warm windows are billed apart, every day (pulumi stack output steadyStateStorage: perDay.warm)");
   });
 
   it("campaign CLI: prints the estimate and enqueues nothing unasked (no terminal, no --yes); --yes enqueues", async () => {

@@ -1,9 +1,12 @@
 import { strict as assert } from "node:assert";
+import { InvokeEndpointAsyncCommand, SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { mockClient } from "aws-sdk-client-mock";
 import { parseStackConfig, StackConfigError } from "../config";
 import { warmWindowOverlaps, warmWindowSchedules } from "../components/warmWindows";
 import { fromRecorded, runPack } from "../policy/harness";
 import { policies } from "../policy/rules";
 import { runIdFault } from "../runtime/src/contract";
+import { asyncEndpointJobControl, INVOKE_ENDPOINT_ASYNC_LIMITS } from "../trigger/async-job-control";
 import { runProgramUnderMocks, type MockedResource } from "../tools/mock-program";
 import { stackConfig } from "../tools/mock-program-mocks";
 import { ASYNC_STACK, asyncStackConfig } from "./support/async-stack";
@@ -84,6 +87,39 @@ describe("serving mode (fuxi:serving)", () => {
       const batchProblems = problems("dev", { "fuxi:serving": { warmWindows: [WINDOW], maxInstances: 1 } });
       assert.deepEqual(batchProblems.map((p) => p.split(":")[1]!.split(" ")[0]), ["serving.warmWindows", "serving.maxInstances"]);
       assert.match(batchProblems[0]!, /applies only to serving\.mode "async"/);
+    });
+  });
+
+  describe("InvokeEndpointAsync within its documented bounds", () => {
+    it("the longest invocation timeout the config allows and the request TTL are valid InvokeEndpointAsync values", async () => {
+      const max = parse("prod", { "fuxi:serving": asyncStackConfig()["fuxi:serving"], "fuxi:transform": { instanceType: "ml.g5.2xlarge", maxConcurrentJobs: 2, invocationTimeoutSeconds: 3600 } }).transform.invocationTimeoutSeconds;
+      assert.ok(problems("prod", { "fuxi:transform": { invocationTimeoutSeconds: 3601 } }).some((p) => /^fuxi:transform\.invocationTimeoutSeconds: 3601 is out of range; expected an integer from 1 to 3600/.test(p)));
+      const runtime = new SageMakerRuntimeClient({ region: "cn-northwest-1", credentials: { accessKeyId: "x", secretAccessKey: "x" } });
+      const mock = mockClient(runtime);
+      mock.on(InvokeEndpointAsyncCommand).resolves({ InferenceId: "fuxi-prod-2023101206-0123abcd" });
+      const objects = new Map<string, unknown>();
+      const store = {
+        exists: async (k: string) => objects.has(k),
+        listRunFolder: async () => { throw new Error("not used"); },
+        putJson: async (k: string, v: unknown) => void objects.set(k, v),
+        createJson: async (k: string, v: unknown) => (objects.has(k) ? false : (objects.set(k, v), true)),
+        listKeys: async () => [],
+        getJson: async (k: string) => objects.get(k),
+      };
+      const control = asyncEndpointJobControl({ runtime, store: store as never, endpointName: "fuxi-prod-async", requestsPrefix: "requests/", outputPrefix: "output/", now: () => new Date("2026-12-02T03:20:00Z") });
+      await control.create({
+        TransformJobName: "fuxi-prod-2023101206-0123abcd", ModelName: "m",
+        TransformInput: { DataSource: { S3DataSource: { S3DataType: "S3Prefix", S3Uri: "s3://b/requests/fuxi-prod-2023101206-0123abcd.json" } }, ContentType: "application/json" },
+        TransformOutput: { S3OutputPath: "s3://b/output/", Accept: "application/json" },
+        TransformResources: { InstanceType: "ml.g5.2xlarge", InstanceCount: 1 },
+        ModelClientConfig: { InvocationsTimeoutInSeconds: max, InvocationsMaxRetries: 1 },
+      });
+      const input = mock.commandCalls(InvokeEndpointAsyncCommand)[0]!.args[0].input;
+      const within = (v: number | undefined, b: { min: number; max: number }) => v !== undefined && v >= b.min && v <= b.max;
+      assert.equal(input.InvocationTimeoutSeconds, 3600);
+      assert.ok(within(input.InvocationTimeoutSeconds, INVOKE_ENDPOINT_ASYNC_LIMITS.invocationTimeoutSeconds), `InvocationTimeoutSeconds ${input.InvocationTimeoutSeconds}`);
+      assert.ok(within(input.RequestTTLSeconds, INVOKE_ENDPOINT_ASYNC_LIMITS.requestTtlSeconds), `RequestTTLSeconds ${input.RequestTTLSeconds}`);
+      runtime.destroy();
     });
   });
 
@@ -174,6 +210,15 @@ describe("serving mode (fuxi:serving)", () => {
       const invoke = doc.Statement.find((s: any) => s.Sid === "InvokeOnlyThisEndpoint");
       assert.deepEqual([invoke.Action, invoke.Resource], [["sagemaker:InvokeEndpointAsync"], "arn:aws-cn:sagemaker:cn-northwest-1:123456789012:endpoint/fuxi-prod-async"]);
       assert.equal(doc.Statement.find((s: any) => s.Sid === "ReadAsyncOutcomes").Resource, `arn:aws-cn:s3:::${outputs.dataBucket}/output/_async/*`);
+    });
+
+    it("prices the endpoint: a day's warm windows and runs at fuxi:cost.endpointInstanceHour (test/stacks/async.yaml)", () => {
+      assert.deepEqual((outputs.costModel as { prices: { endpointInstanceHour: unknown } }).prices.endpointInstanceHour, { "ml.g5.2xlarge": 18 });
+      const perDay = (outputs.steadyStateStorage as { perDay: Record<string, string> }).perDay;
+      // 4 windows x 60 min = 4 h x CNY 18 = 72.00; 4 runs x at most (10 + 60 + 15) min = 340 min x 18 / 60 = 102.00.
+      assert.match(perDay.warm!, /^CNY 72\.00 \(4 x 60 min: fuxi:serving\.warmWindows, 240 instance-minutes a day on 1 x ml\.g5\.2xlarge/);
+      assert.match(perDay.instance!, /^CNY 102\.00 \(4 x 1 h 25 min on 1 x ml\.g5\.2xlarge: 10 min 00 s start-up \+ the 1 h 00 min invocation timeout \+ the 15 min scale-in cooldown/);
+      assert.match(perDay.storage!, /^CNY [\d,]+\.\d\d \(steady state\)$/);
     });
 
     it("passes the whole policy pack with zero violations", async () => {

@@ -16,8 +16,19 @@ import { InvokeEndpointAsyncCommand, type SageMakerRuntimeClient } from "@aws-sd
 import { asyncFailuresKey, asyncResultsKey, parseS3Uri } from "../runtime/src/contract";
 import type { JobControl, RunStore } from "./ports";
 
+/**
+ * InvokeEndpointAsync's documented bounds (SageMaker API reference, InvokeEndpointAsync, request
+ * headers X-Amzn-SageMaker-InvocationTimeoutSeconds and X-Amzn-SageMaker-RequestTTLSeconds): a request
+ * may be processed 1-3600 s (default 900) and wait in the endpoint's queue 60-21600 s (default 21600).
+ * The processing bound is the developer guide's "processing times up to one hour"; the stack's
+ * fuxi:transform.invocationTimeoutSeconds (1-3600, config.ts) always lies within it.
+ */
+export const INVOKE_ENDPOINT_ASYNC_LIMITS = {
+  invocationTimeoutSeconds: { min: 1, max: 3600, default: 900 },
+  requestTtlSeconds: { min: 60, max: 21_600, default: 21_600 },
+} as const;
 /** The most a request may wait on the endpoint (RequestTTLSeconds' maximum). */
-export const ASYNC_REQUEST_TTL_SECONDS = 21_600;
+export const ASYNC_REQUEST_TTL_SECONDS = INVOKE_ENDPOINT_ASYNC_LIMITS.requestTtlSeconds.max;
 export const CLAIM_STALE_SECONDS = 120;
 /** Records, results and failures read per listing (one page). */
 const LISTING_PAGE = 1000;
@@ -111,7 +122,7 @@ export function asyncEndpointJobControl(o: AsyncJobControlOptions): JobControl {
         InferenceId: jobName,
         ContentType: input.TransformInput!.ContentType ?? "application/json",
         Accept: input.TransformOutput?.Accept ?? "application/json",
-        // InvokeEndpointAsync's default is 900 s: a whole cascade needs the stack's timeout (≤ 3600 s).
+        // InvokeEndpointAsync's default is 900 s: a whole cascade needs the stack's timeout (≤ 3600 s, the API's maximum).
         InvocationTimeoutSeconds: input.ModelClientConfig?.InvocationsTimeoutInSeconds,
         RequestTTLSeconds: ASYNC_REQUEST_TTL_SECONDS,
       }));
