@@ -1,9 +1,11 @@
 // Runtime benchmark: full 721×1440 grid, stand-in models whose session.run costs about as much as
-// one step's encode + upload, local S3, the runtime as a child process (as the local pipeline runs it).
+// one step's encode + upload, local S3, the runtime as a child process, compiled first and started as
+// the image starts it (`node dist/main.js serve`, with the image's RUNTIME_PROCESS_ENV).
 // Prints Σ session.run, the step-loop wall time and their ratio, per-step encode/upload ms, file size,
 // compression ratio and RSS.
 //   npm run bench:runtime -- [--compression none|gzip|bitround] [--steps 20] [--ops 12] [--threads 1]
 //                            [--in-flight 2] [--encode-threads N (runtime default)]
+import { execFileSync } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -12,7 +14,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3 } from "../tools/local-s3";
 import { writeStandinModels } from "../tools/standin-model";
 import { RUNTIME_LOG_EVENTS, runtimeLogEvent, type Manifest } from "../runtime/src/contract";
-import { forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
+import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 721, lon: 1440 };
 
@@ -54,12 +56,14 @@ async function main(): Promise<void> {
   try {
     console.log(`grid ${GRID.lat}x${GRID.lon}, ${steps} steps, compression ${compression}, stand-in busy ops ${ops}, FUXI_INTRA_OP_THREADS ${values.threads}, FUXI_STEPS_IN_FLIGHT ${values["in-flight"]}, FUXI_ENCODE_THREADS ${values["encode-threads"] ?? "(default)"}; input and fields SYNTHETIC`);
     await writeStandinModels(join(work, "models"), { ...GRID, opsPerStep: ops });
+    // Compiled, as the image runs it: from source every thread would also load tsx (~20 MB of RSS).
+    execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "runtime", "tsconfig.json")], { stdio: "inherit" });
     let started = performance.now();
     const input = await writeInputWithXarray(join(work, "input.nc"), { ...GRID, initTime: new Date("2023-10-12T06:00:00Z") });
     await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-data", Key: "input/bench/fuxi_input.nc", Body: input }));
     console.log(`input ${(input.length / 1e6).toFixed(1)} MB written by xarray and uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, FUXI_STEPS_IN_FLIGHT: values["in-flight"]!, ...(values["encode-threads"] ? { FUXI_ENCODE_THREADS: values["encode-threads"] } : {}), LOG_LEVEL: "info" });
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "models"), FUXI_INTRA_OP_THREADS: values.threads!, FUXI_STEPS_IN_FLIGHT: values["in-flight"]!, ...(values["encode-threads"] ? { FUXI_ENCODE_THREADS: values["encode-threads"] } : {}), LOG_LEVEL: "info" }, ["serve"], COMPILED_ENTRY);
     const stopOnError = (error: unknown) => runtime.stop().then(() => Promise.reject(error));
     await runtime.waitUntilReady(120_000).catch(stopOnError);
     const pid = runtime.child.pid!;

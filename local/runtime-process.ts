@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { ContainerLauncher, RunningContainer } from "./transform-runner";
+import { RUNTIME_PROCESS_ENV } from "../runtime/src/contract";
 
 export const REPO_ROOT = join(__dirname, "..");
 
@@ -33,7 +34,7 @@ export function runtimeProcessLauncher(options: RuntimeProcessOptions): Containe
     const log = createWriteStream(options.logFile, { flags: "a" });
     const child = spawn(process.execPath, [...RUNTIME_FROM_SOURCE, "serve"], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.hostEnv, ...environment, SAGEMAKER_BIND_TO_PORT: String(port) },
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...RUNTIME_PROCESS_ENV, ...options.hostEnv, ...environment, SAGEMAKER_BIND_TO_PORT: String(port) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     return superviseChild(child, { url: `http://127.0.0.1:${port}`, log, onLogRecord: options.onLogRecord }, async (exited) => {

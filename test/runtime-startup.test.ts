@@ -10,7 +10,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { editOnnxModel, writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
-import { MODEL_FILES, RUNTIME_LOG_EVENTS } from "../runtime/src/contract";
+import { MODEL_FILES, RUNTIME_LOG_EVENTS, RUNTIME_PROCESS_ENV } from "../runtime/src/contract";
 import { projectNodeVersion } from "../tools/runtime-image";
 import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
 
@@ -277,6 +277,14 @@ describe("runtime Dockerfile", () => {
     // Classic builder and offline BuildKit: no frontend image to pull, no BuildKit-only syntax.
     assert.doesNotMatch(dockerfile, /^#\s*syntax=/m);
     assert.doesNotMatch(dockerfile, /--mount=/);
+  });
+
+  it("sets the runtime process's C library settings (RUNTIME_PROCESS_ENV) in the final stage", () => {
+    const finalStage = instructions.slice(instructions.map((i) => i.op).lastIndexOf("FROM"));
+    const env = finalStage.filter((i) => i.op === "ENV").flatMap((i) => i.args.split(/\s+/)).map((pair) => pair.split("="));
+    for (const [name, value] of Object.entries(RUNTIME_PROCESS_ENV)) {
+      assert.deepEqual(env.filter(([k]) => k === name).map(([, ...v]) => v.join("=")), [value], `ENV ${name} in the final stage`);
+    }
   });
 
   it("copies only files that exist in the build context and are not ignored", async () => {

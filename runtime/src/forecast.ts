@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { Codec } from "./codec";
+import { collectGarbage } from "./collect-garbage";
 import {
   leadHours,
   manifestKey,
@@ -245,6 +246,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     await uploadFile(s3, { bucket: output.bucket, key: output.key + file }, path, { contentType: "application/x-netcdf", metadata });
     const uploadMs = performance.now() - uploadStarted;
     await rm(path, { force: true });
+    collectGarbage(); // the upload's part buffers now, not during the next step's session.run peak
     const record: StepRecord = { step, lead, stage: STAGE_NAMES[schedule[step]], file, bytes, sha256, resumed: false, runMs, loadMs, encodeMs, uploadMs };
     records.push(record);
     logEvent(

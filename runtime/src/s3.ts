@@ -148,7 +148,8 @@ export async function headObject(client: S3Client, location: S3Location): Promis
   }
 }
 
-const PART_SIZE = 16 * 1024 * 1024;
+/** 8 MiB (lib-storage's default is 5 MiB): four in flight keep a step's upload fast and hold 32 MiB, not 64. */
+const PART_SIZE = 8 * 1024 * 1024;
 
 /** Multipart upload (lib-storage; each part retried by the SDK); small bodies go up in one PUT. */
 export async function uploadBytes(

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { RUNTIME_FROM_SOURCE } from "../../local/runtime-process";
-import { CHANNEL_NAMES, formatS3Uri, inputFolderKey, markerKey, outputFolderKey, RUNTIME_ENV, RUNTIME_LOG_EVENTS, runtimeLogEvent, transformJobName, type RequestLanes } from "../../runtime/src/contract";
+import { CHANNEL_NAMES, RUNTIME_PROCESS_ENV, formatS3Uri, inputFolderKey, markerKey, outputFolderKey, RUNTIME_ENV, RUNTIME_LOG_EVENTS, runtimeLogEvent, transformJobName, type RequestLanes } from "../../runtime/src/contract";
 
 const run = promisify(execFile);
 export const REPO_ROOT = resolve(__dirname, "..", "..");
@@ -135,7 +135,7 @@ export async function startRuntimeChild(
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: REPO_ROOT,
     ...user,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...TEST_LANES_ENV, ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...RUNTIME_PROCESS_ENV, FUXI_PROVIDERS: "cpu", FUXI_ALLOW_CPU: "true", SAGEMAKER_BIND_TO_PORT: String(port), ...TEST_LANES_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];

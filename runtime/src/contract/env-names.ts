@@ -32,6 +32,15 @@ export const TRIGGER_OPTIONAL_ENV_NAMES = ["TRANSFORM_AMI_VERSION", "S3_FORCE_PA
 export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTIONAL_ENV_NAMES] as const;
 export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
 
+/**
+ * The runtime process's C library settings, set where the process starts (the image's ENV, the local
+ * launcher, the test harness): glibc reads them only at start-up. A fixed mmap threshold of 1 MiB
+ * switches off glibc's dynamic threshold, which rises to 32 MiB after the first large free, so that
+ * the runtime's 8-16 MiB buffers (upload parts, file chunks) stayed in the heap once freed instead of
+ * going back to the system: measured ~100 MB of peak RSS on the full grid (runtime/README.md, Memory).
+ */
+export const RUNTIME_PROCESS_ENV = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576" } as const;
+
 /** The runtime's variables (the SageMaker model's Environment), by setting. */
 export const RUNTIME_ENV = {
   /** The stack's data bucket and prefixes: requests outside them are rejected. Required. */
