@@ -259,11 +259,13 @@ export const stackConfigSchema = z.strictObject({
         .default(["cuda"]),
       allowCpu: bool().default(false),
       keepAllStages: bool().default(false),
+      /** FUXI_PREFETCH_NEXT_STAGE: only where the instance's memory holds two stages at once. */
+      prefetchNextStage: bool().default(false),
       stepsInFlight: int(1, 8).default(2),
       intraOpThreads: int(1, 256).optional(),
       logLevel: oneOf(LOG_LEVELS).default("info"),
     })
-    .default({ providers: ["cuda"], allowCpu: false, keepAllStages: false, stepsInFlight: 2, logLevel: "info" }),
+    .default({ providers: ["cuda"], allowCpu: false, keepAllStages: false, prefetchNextStage: false, stepsInFlight: 2, logLevel: "info" }),
   image: z
     .strictObject({
       /** Docker build context, relative to the project root. */
@@ -474,6 +476,9 @@ export function parseStackConfig(opts: { stack: string; region: string; raw: Rec
   const jobPrefix = c.transform.jobNamePrefix ?? `fuxi-${opts.stack}`;
   if (c.transform.jobNamePrefix === undefined && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(jobPrefix) || jobPrefix.length > 40) {
     problems.push(`${CONFIG_NAMESPACE}:transform.jobNamePrefix: (missing) cannot default to ${describe(jobPrefix)} for stack ${describe(opts.stack)}; expected it set explicitly to 1-40 characters a-z, 0-9 and single hyphens`);
+  }
+  if (c.runtime.prefetchNextStage && c.runtime.keepAllStages) {
+    problems.push(`${CONFIG_NAMESPACE}:runtime.prefetchNextStage: true has nothing to do with runtime.keepAllStages true (all three stages are loaded at start and stay); expected one of the two`);
   }
   if (c.lambda.reservedConcurrency < MIN_DISPATCHER_CONCURRENCY) {
     problems.push(`${CONFIG_NAMESPACE}:lambda.reservedConcurrency: ${c.lambda.reservedConcurrency} is below ${MIN_DISPATCHER_CONCURRENCY}; expected at least ${MIN_DISPATCHER_CONCURRENCY} (two queues, each polled by up to ${ESM_MAXIMUM_CONCURRENCY} dispatchers: fewer would throttle the event source mappings)`);

@@ -11,6 +11,7 @@ export interface RuntimeSettings {
   providers: string[];
   allowCpu: boolean;
   keepAllStages: boolean;
+  prefetchNextStage: boolean;
   stepsInFlight: number;
   intraOpThreads?: number;
   logLevel: string;
@@ -37,6 +38,7 @@ export function runtimeEnvironment(model: ModelLocation, runtime: RuntimeSetting
     [RUNTIME_ENV.logLevel]: runtime.logLevel,
   };
   if (model.kind === "prefix") env[RUNTIME_ENV.modelS3Uri] = formatS3Uri(model);
+  if (runtime.prefetchNextStage) env[RUNTIME_ENV.prefetchNextStage] = "true";
   if (runtime.intraOpThreads !== undefined) env[RUNTIME_ENV.intraOpThreads] = String(runtime.intraOpThreads);
   if (Object.keys(env).length > MAX_MODEL_ENVIRONMENT_ENTRIES) {
     throw new Error(`model Environment has ${Object.keys(env).length} entries; SageMaker allows at most ${MAX_MODEL_ENVIRONMENT_ENTRIES}`);

@@ -86,6 +86,14 @@ describe("stack config (config.ts)", () => {
     assert.match(problems({ "fuxi:transform": { instanceCount: "two" } })[0]!, /^fuxi:transform\.instanceCount: "two" is out of range; expected an integer from 1 to 100/);
   });
 
+  it("runtime.prefetchNextStage becomes FUXI_PREFETCH_NEXT_STAGE, and is refused beside keepAllStages", () => {
+    const cfg = parseStackConfig({ stack: "dev", region: "cn-northwest-1", raw: stackConfig("dev", { "fuxi:runtime": { prefetchNextStage: "true" } }) });
+    assert.equal(cfg.runtime.prefetchNextStage, true);
+    assert.deepEqual(problems({ "fuxi:runtime": { prefetchNextStage: true, keepAllStages: true } }), [
+      "fuxi:runtime.prefetchNextStage: true has nothing to do with runtime.keepAllStages true (all three stages are loaded at start and stay); expected one of the two",
+    ]);
+  });
+
   it("base images come from the stack's own partition (China never pulls from outside)", () => {
     assert.match(defaultBaseImage("cn-north-1"), /^727897471807\.dkr\.ecr\.cn-north-1\.amazonaws\.com\.cn\//);
     assert.match(defaultBaseImage("eu-west-1"), /^763104351884\.dkr\.ecr\.eu-west-1\.amazonaws\.com\//);

@@ -15,7 +15,7 @@ import { createMocks, plainInputs } from "../tools/mock-program-mocks";
 
 const CN = { partition: "aws-cn", region: "cn-northwest-1", accountId: "111122223333", facts: partitionFacts("aws-cn") };
 const PREFIXES = { input: "input/", output: "output/", requests: "requests/" };
-const RUNTIME = { providers: ["cuda"], allowCpu: false, keepAllStages: false, stepsInFlight: 2, logLevel: "info" };
+const RUNTIME = { providers: ["cuda"], allowCpu: false, keepAllStages: false, prefetchNextStage: false, stepsInFlight: 2, logLevel: "info" };
 
 describe("partition table (components/partition.ts)", () => {
   it("maps regions to partitions and rejects unsupported ones by name", () => {
@@ -105,6 +105,10 @@ describe("environments", () => {
     // What the component sets is what the runtime accepts.
     assert.deepEqual(readConfig(prefixEnv).lanes, lanes);
     assert.ok(Object.keys(prefixEnv).length <= MAX_MODEL_ENVIRONMENT_ENTRIES);
+    const prefetching = runtimeEnvironment({ bucket: "wts", key: "fuxi/", kind: "prefix" }, { ...RUNTIME, prefetchNextStage: true }, lanes, { instanceType: "ml.p4d.24xlarge", instanceCount: 1 });
+    assert.equal(prefetching.FUXI_PREFETCH_NEXT_STAGE, "true");
+    assert.equal(readConfig(prefetching).prefetchNextStage, true);
+    assert.equal((prefixEnv as Record<string, string>).FUXI_PREFETCH_NEXT_STAGE, undefined, "unset unless asked for (the default needs no entry)");
   });
 
   it("trigger: what components/trigger.ts sets is what trigger/env.ts accepts", () => {

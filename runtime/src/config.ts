@@ -16,6 +16,8 @@ export interface RuntimeConfig {
   scratchDir: string;
   providers: Provider[];
   keepAllStages: boolean;
+  /** Create the next stage's session in a second worker while the current stage runs (two stages resident). */
+  prefetchNextStage: boolean;
   intraOpThreads: number | undefined;
   stepsInFlight: number;
   /** Threads compressing gzip/bitround steps (default: every core but the one feeding the GPU, at least 2). */
@@ -109,6 +111,7 @@ export function readConfig(env: Env): RuntimeConfig {
     scratchDir: env[RUNTIME_ENV.scratchDir]?.trim() || join(tmpdir(), "fuxi-scratch"),
     providers,
     keepAllStages: flag(env, RUNTIME_ENV.keepAllStages),
+    prefetchNextStage: flag(env, RUNTIME_ENV.prefetchNextStage),
     intraOpThreads: integer(env, RUNTIME_ENV.intraOpThreads, 1, 1024),
     stepsInFlight: integer(env, RUNTIME_ENV.stepsInFlight, 1, 8) ?? 2,
     encodeThreads: integer(env, RUNTIME_ENV.encodeThreads, 1, 64) ?? Math.max(2, availableParallelism() - 1),

@@ -41,6 +41,8 @@ export interface RunContext {
   models: ModelFile[];
   providers: string[];
   stepsInFlight: number;
+  /** FUXI_PREFETCH_NEXT_STAGE: at the first step of each stage, start creating the next stage's session. */
+  prefetchNextStage: boolean;
   /** Threads compressing gzip/bitround steps. */
   encodeThreads: number;
   /** Mantissa bits kept per channel with `compression: "bitround"` (part of the fingerprint). */
@@ -262,6 +264,8 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
       while (inFlight.size >= context.stepsInFlight) await Promise.race(inFlight);
       if (pipelineError !== undefined) throw pipelineError;
       if (context.signal.aborted) throw new Error(`run stopped at step ${step} of ${total}: the container is shutting down`);
+      const nextStage = schedule.slice(step).find((stage) => stage !== schedule[step]);
+      if (context.prefetchNextStage && nextStage !== undefined && (step === resumeFrom || schedule[step - 1] !== schedule[step])) engine.prefetch(nextStage);
       const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step));
       if (result.warning) context.log.warn({ ...run, step, stage: STAGE_NAMES[schedule[step]] }, result.warning);
       const task: Promise<void> = finishStep(step, result)

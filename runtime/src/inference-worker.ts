@@ -17,6 +17,8 @@ export interface InferenceInit {
   providers: Provider[];
   intraOpThreads: number | undefined;
   keepAllStages: boolean;
+  /** The stage to load at init (default 0); a prefetching worker loads the next stage. Ignored with keepAllStages. */
+  firstStage?: number;
 }
 
 export interface StageIo {
@@ -52,6 +54,8 @@ export interface StepResult {
   loadMs: number;
   /** Sessions created by this worker so far (one per stage per run, unless FUXI_KEEP_ALL_STAGES keeps them). */
   sessionCreations: number;
+  /** Set by the engine on a switch step whose session was created in advance by a second worker (FUXI_PREFETCH_NEXT_STAGE). */
+  prefetched?: boolean;
   /** Set on the step where a stage switched to fetching the whole window. */
   warning?: string;
 }
@@ -171,12 +175,13 @@ serveRpc({
    * Loads the first stage only (the server has checked every stage's graph without its weights,
    * `checkModelGraphs`): /ping is healthy without throw-away loads, and each later stage is created once, when the run reaches it (a stage
    * that fails then fails the run, naming its file). With FUXI_KEEP_ALL_STAGES all three are loaded
-   * here and stay resident. (No prefetch of the next stage during a run: onnxruntime-node 1.30 builds
-   * a session synchronously on the calling thread, so on this thread it could not overlap a step.)
+   * here and stay resident. onnxruntime-node 1.30 builds a session synchronously on the calling thread,
+   * so a prefetch of the next stage runs in a second worker of this kind (InferenceEngine.prefetch).
    */
   async init(init: InferenceInit) {
     settings = init;
-    for (let stage = 0; stage < (init.keepAllStages ? STAGE_NAMES.length : 1); stage++) sessions.set(stage, await openSession(stage));
+    const stages = init.keepAllStages ? STAGE_NAMES.map((_, stage) => stage) : [init.firstStage ?? 0];
+    for (const stage of stages) sessions.set(stage, await openSession(stage));
     return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), sessionCreations } satisfies InferenceReady };
   },
 
@@ -224,6 +229,14 @@ serveRpc({
     const runMs = performance.now() - started;
     collectGarbage(); // ORT's returned buffers (and the previous window) now, not when V8 next looks
     return { result: { frame: frame!, runMs, loadMs, sessionCreations, ...(warning ? { warning } : {}) } satisfies StepResult, transfer: [frame!.buffer as ArrayBuffer] };
+  },
+
+  /** Hands the window over (transferred) to the worker that runs the next stage; this one no longer has it. */
+  async takeWindow() {
+    if (!window) throw new Error("takeWindow called without a window");
+    const taken = window;
+    window = undefined;
+    return { result: taken, transfer: [taken.buffer as ArrayBuffer] };
   },
 
   /** Ends a run: drops the window. */

@@ -1,12 +1,30 @@
-// Main-thread side of the inference worker.
+// Main-thread side of the inference workers: one runs the steps; with FUXI_PREFETCH_NEXT_STAGE a
+// second one creates the next stage's session while the current stage runs (onnxruntime-node 1.30
+// builds a session synchronously on its thread, so it cannot overlap a step in the same worker), and
+// takes over the window, transferred, at the stage switch; the first worker then ends with its session.
 import { RpcWorker } from "./worker-rpc";
 import type { InferenceInit, InferenceReady, StepResult } from "./inference-worker";
 
-export class InferenceEngine {
-  private readonly worker = new RpcWorker("inference-worker");
+interface Prefetch {
+  stage: number;
+  worker: RpcWorker;
+  /** Settles when the next stage's session exists; a load failure is kept here and raised at the switch. */
+  ready: Promise<InferenceReady>;
+}
 
-  init(init: InferenceInit): Promise<InferenceReady> {
-    return this.worker.call<InferenceReady>("init", init);
+export class InferenceEngine {
+  private worker = new RpcWorker("inference-worker");
+  private settings: InferenceInit | undefined;
+  private prefetched: Prefetch | undefined;
+  /** Sessions created by workers that have ended, plus the last count the current worker reported. */
+  private retiredCreations = 0;
+  private workerCreations = 0;
+
+  async init(init: InferenceInit): Promise<InferenceReady> {
+    this.settings = init;
+    const ready = await this.worker.call<InferenceReady>("init", init);
+    this.workerCreations = ready.sessionCreations;
+    return ready;
   }
 
   /** Window [2, 70, lat, lon], transferred. */
@@ -14,16 +32,66 @@ export class InferenceEngine {
     return this.worker.call("setWindow", { window }, [window.buffer as ArrayBuffer]);
   }
 
-  /** Runs global step with `temb` on `stage`; the result's frame (out[:, -1]) is the caller's. */
-  step(stage: number, temb: Float32Array): Promise<StepResult> {
-    return this.worker.call("step", { stage, temb });
+  /**
+   * Starts creating `stage`'s session in a second worker, to take over when a step of that stage comes
+   * (needs the memory of two resident stages; the caller decides, FUXI_PREFETCH_NEXT_STAGE).
+   */
+  prefetch(stage: number): void {
+    if (!this.settings) throw new Error("prefetch called before init");
+    if (this.settings.keepAllStages || this.prefetched?.stage === stage) return;
+    void this.dropPrefetch();
+    const worker = new RpcWorker("inference-worker");
+    const ready = worker.call<InferenceReady>("init", { ...this.settings, firstStage: stage });
+    ready.catch(() => undefined); // raised at the switch, where the run fails naming the file
+    this.prefetched = { stage, worker, ready };
   }
 
-  releaseWindow(): Promise<void> {
-    return this.worker.call("releaseWindow", {});
+  /**
+   * Runs global step with `temb` on `stage`; the result's frame (out[:, -1]) is the caller's. When a
+   * prefetched worker holds `stage`, it takes the window first; `loadMs` is then the wait for its
+   * session (zero when the prefetch finished in time) plus the handover.
+   */
+  async step(stage: number, temb: Float32Array): Promise<StepResult> {
+    let switchMs = 0;
+    let prefetched = false;
+    if (this.prefetched?.stage === stage) {
+      const started = performance.now();
+      const next = this.prefetched;
+      this.prefetched = undefined;
+      try {
+        const ready = await next.ready;
+        const window = await this.worker.call<Float32Array>("takeWindow", {});
+        await next.worker.call("setWindow", { window }, [window.buffer as ArrayBuffer]);
+        this.retiredCreations += this.workerCreations;
+        this.workerCreations = ready.sessionCreations;
+      } catch (error) {
+        await next.worker.terminate();
+        throw error;
+      }
+      const previous = this.worker;
+      this.worker = next.worker;
+      await previous.terminate();
+      switchMs = performance.now() - started;
+      prefetched = true;
+    }
+    const result = await this.worker.call<StepResult>("step", { stage, temb });
+    this.workerCreations = result.sessionCreations;
+    return { ...result, loadMs: result.loadMs + switchMs, sessionCreations: this.retiredCreations + this.workerCreations, ...(prefetched ? { prefetched } : {}) };
   }
 
-  close(): Promise<void> {
-    return this.worker.terminate();
+  async releaseWindow(): Promise<void> {
+    await this.dropPrefetch();
+    await this.worker.call("releaseWindow", {});
+  }
+
+  async close(): Promise<void> {
+    await this.dropPrefetch();
+    await this.worker.terminate();
+  }
+
+  private async dropPrefetch(): Promise<void> {
+    const dropped = this.prefetched;
+    this.prefetched = undefined;
+    if (dropped) await dropped.worker.terminate();
   }
 }

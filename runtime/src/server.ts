@@ -107,7 +107,7 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
       const { jobName, runId, input, outputPrefix, cascadeSteps } = forecastRequest;
       logEvent(RUNTIME_LOG_EVENTS.runStarted, { jobName, runId, input, outputPrefix, cascadeSteps }, "invocation");
       const manifest: Manifest = await runForecast(
-        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, logEvent, signal: abort.signal,
+        { s3: client(), engine, grid: inference.grid, models, providers: config.providers, stepsInFlight: config.stepsInFlight, prefetchNextStage: config.prefetchNextStage, encodeThreads: config.encodeThreads, bitroundBits: config.bitroundBits, scratchDir: config.scratchDir, log, logEvent, signal: abort.signal,
           usage: { instance: { instanceType: config.instanceType, instanceCount: config.instanceCount }, containerStartedAt, modelsReadyAt } },
         forecastRequest,
       );

@@ -54,6 +54,7 @@ export const RUNTIME_ENV = {
   providers: "FUXI_PROVIDERS",
   allowCpu: "FUXI_ALLOW_CPU",
   keepAllStages: "FUXI_KEEP_ALL_STAGES",
+  prefetchNextStage: "FUXI_PREFETCH_NEXT_STAGE",
   intraOpThreads: "FUXI_INTRA_OP_THREADS",
   stepsInFlight: "FUXI_STEPS_IN_FLIGHT",
   encodeThreads: "FUXI_ENCODE_THREADS",
