@@ -20,7 +20,7 @@ const SCHEDULE = [0, 0, 0, 1, 1, 2, 2];
 const INIT = new Date("2023-10-12T06:00:00Z");
 const bits = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength);
 
-/** Runs SCHEDULE on a fresh engine; with `prefetch`, asks for the next stage at each stage's first step, as runForecast does. */
+/** Runs SCHEDULE on a fresh engine; with `prefetch`, names the next stage at each stage's first step, as runForecast does. */
 async function runSchedule(dir: string, prefetch: boolean): Promise<StepResult[]> {
   const engine = new InferenceEngine();
   try {
@@ -28,9 +28,8 @@ async function runSchedule(dir: string, prefetch: boolean): Promise<StepResult[]
     await engine.setWindow(syntheticWindow(grid.lat, grid.lon));
     const results: StepResult[] = [];
     for (let step = 0; step < SCHEDULE.length; step++) {
-      const next = SCHEDULE.slice(step).find((stage) => stage !== SCHEDULE[step]);
-      if (prefetch && next !== undefined && (step === 0 || SCHEDULE[step - 1] !== SCHEDULE[step])) engine.prefetch(next);
-      results.push(await engine.step(SCHEDULE[step]!, timeEmbedding(INIT, step)));
+      const next = prefetch && (step === 0 || SCHEDULE[step - 1] !== SCHEDULE[step]) ? SCHEDULE.slice(step).find((stage) => stage !== SCHEDULE[step]) : undefined;
+      results.push(await engine.step(SCHEDULE[step]!, timeEmbedding(INIT, step), next));
     }
     await engine.releaseWindow();
     return results;
@@ -78,8 +77,7 @@ describe("runtime: prefetching the next stage (FUXI_PREFETCH_NEXT_STAGE)", funct
     try {
       await engine.init({ modelDir: dir, providers: ["cpu"], intraOpThreads: 1, keepAllStages: false });
       await engine.setWindow(syntheticWindow(grid.lat, grid.lon));
-      engine.prefetch(1);
-      for (let step = 0; step < 3; step++) await engine.step(0, timeEmbedding(INIT, step));
+      for (let step = 0; step < 3; step++) await engine.step(0, timeEmbedding(INIT, step), step === 0 ? 1 : undefined);
       await assert.rejects(engine.step(1, timeEmbedding(INIT, 3)), /cannot load model .*medium\.onnx \(with its weights file medium\)/);
     } finally {
       await engine.close();

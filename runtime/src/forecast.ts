@@ -264,9 +264,9 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
       while (inFlight.size >= context.stepsInFlight) await Promise.race(inFlight);
       if (pipelineError !== undefined) throw pipelineError;
       if (context.signal.aborted) throw new Error(`run stopped at step ${step} of ${total}: the container is shutting down`);
-      const nextStage = schedule.slice(step).find((stage) => stage !== schedule[step]);
-      if (context.prefetchNextStage && nextStage !== undefined && (step === resumeFrom || schedule[step - 1] !== schedule[step])) engine.prefetch(nextStage);
-      const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step));
+      const firstOfStage = step === resumeFrom || schedule[step - 1] !== schedule[step];
+      const nextStage = context.prefetchNextStage && firstOfStage ? schedule.slice(step).find((stage) => stage !== schedule[step]) : undefined;
+      const result = await engine.step(schedule[step], timeEmbedding(input.initTime, step), nextStage);
       if (result.warning) context.log.warn({ ...run, step, stage: STAGE_NAMES[schedule[step]] }, result.warning);
       const task: Promise<void> = finishStep(step, result)
         .catch((error) => {

@@ -32,11 +32,8 @@ export class InferenceEngine {
     return this.worker.call("setWindow", { window }, [window.buffer as ArrayBuffer]);
   }
 
-  /**
-   * Starts creating `stage`'s session in a second worker, to take over when a step of that stage comes
-   * (needs the memory of two resident stages; the caller decides, FUXI_PREFETCH_NEXT_STAGE).
-   */
-  prefetch(stage: number): void {
+  /** Starts creating `stage`'s session in a second worker, to take over when a step of that stage comes. */
+  private prefetch(stage: number): void {
     if (!this.settings) throw new Error("prefetch called before init");
     if (this.settings.keepAllStages || this.prefetched?.stage === stage) return;
     void this.dropPrefetch();
@@ -49,9 +46,11 @@ export class InferenceEngine {
   /**
    * Runs global step with `temb` on `stage`; the result's frame (out[:, -1]) is the caller's. When a
    * prefetched worker holds `stage`, it takes the window first; `loadMs` is then the wait for its
-   * session (zero when the prefetch finished in time) plus the handover.
+   * session (zero when the prefetch finished in time) plus the handover. With `prefetchStage` (needs
+   * the memory of two resident stages; the caller decides, FUXI_PREFETCH_NEXT_STAGE) that stage's
+   * session is started in a second worker once this step's own stage is in place, so it overlaps this step.
    */
-  async step(stage: number, temb: Float32Array): Promise<StepResult> {
+  async step(stage: number, temb: Float32Array, prefetchStage?: number): Promise<StepResult> {
     let switchMs = 0;
     let prefetched = false;
     if (this.prefetched?.stage === stage) {
@@ -74,6 +73,7 @@ export class InferenceEngine {
       switchMs = performance.now() - started;
       prefetched = true;
     }
+    if (prefetchStage !== undefined && prefetchStage !== stage) this.prefetch(prefetchStage);
     const result = await this.worker.call<StepResult>("step", { stage, temb });
     this.workerCreations = result.sessionCreations;
     return { ...result, loadMs: result.loadMs + switchMs, sessionCreations: this.retiredCreations + this.workerCreations, ...(prefetched ? { prefetched } : {}) };
