@@ -6,7 +6,7 @@
 // Then the `.tar.gz` artifact mode in the same run: what SageMaker does before the container starts
 // (one GET of the archive, gunzip and untar into the model folder: one stream, one core), then the
 // runtime started on that folder, to /ping healthy.
-//   npm run bench:startup -- [--weights-mb 1024]   (per stage; three stages)
+//   npm run bench:startup -- [--weights-mb 1024] [--prefetch]   (per stage; three stages; --prefetch sets FUXI_PREFETCH_NEXT_STAGE)
 import { randomFillSync } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
@@ -27,7 +27,7 @@ const BUCKET = "fuxi-data";
 const INIT = new Date("2023-10-12T06:00:00Z");
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { "weights-mb": { type: "string", default: "1024" } } });
+  const { values } = parseArgs({ options: { "weights-mb": { type: "string", default: "1024" }, prefetch: { type: "boolean", default: false } } });
   const weightsBytes = Number(values["weights-mb"]) * 1024 * 1024;
   if (!(weightsBytes >= 1024 * 1024)) throw new Error("--weights-mb must be at least 1");
   const work = await tempDir("bench-startup");
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
 
     const cache = join(work, "cache");
     const spawned = performance.now();
-    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "empty"), FUXI_MODEL_S3_URI: `s3://${BUCKET}/models/`, FUXI_MODEL_CACHE_DIR: cache, LOG_LEVEL: "info" });
+    const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "empty"), FUXI_MODEL_S3_URI: `s3://${BUCKET}/models/`, FUXI_MODEL_CACHE_DIR: cache, LOG_LEVEL: "info", ...(values.prefetch ? { FUXI_PREFETCH_NEXT_STAGE: "true" } : {}) });
     try {
       await runtime.waitUntilReady(1_800_000);
       const healthyS = (performance.now() - spawned) / 1000;
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       console.log(`time to /ping healthy (spawn → 200, incl. fetch, SHA-256 of ${(total / 1e9).toFixed(2)} GB, first stage loaded): ${healthyS.toFixed(1)} s`);
       console.log(`time to the first step (POST → step 0 uploaded): ${((at(firstStep) - posted) / 1000).toFixed(1)} s`);
       console.log(`session creations in the [20,20,20] run: ${steps.find((s) => s.step === 59)?.sessionCreations} (at steps 0, 20, 40: ${[0, 20, 40].map((k) => steps.find((s) => s.step === k)?.sessionCreations).join(", ")})`);
-      console.log(`session creation inside the run (loadMs of steps 20 and 40, the medium and long stages; the step waits for it): ${[20, 40].map((k) => steps.find((s) => s.step === k)?.loadMs).join(", ")} ms`);
+      console.log(`session creation inside the run (loadMs of steps 20 and 40, the medium and long stages; the step waits for it${values.prefetch ? "; FUXI_PREFETCH_NEXT_STAGE: only for a session not yet ready, plus the handover" : ""}): ${[20, 40].map((k) => steps.find((s) => s.step === k)?.loadMs).join(", ")} ms`);
       console.log(`prefix mode, spawn → /ping healthy: ${healthyS.toFixed(1)} s`);
     } finally {
       await runtime.stop();

@@ -200,6 +200,7 @@ describe("runtime: configuration", () => {
       scratchDir: join(tmpdir(), "fuxi-scratch"),
       providers: ["cuda"],
       keepAllStages: false,
+      prefetchNextStage: false,
       intraOpThreads: undefined,
       stepsInFlight: 2,
       encodeThreads: Math.max(2, availableParallelism() - 1),
