@@ -6,13 +6,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLocalS3, type LocalS3 } from "../tools/local-s3";
 import { editOnnxModel, writeStandinModels } from "../tools/standin-model";
 import { downloadRanged } from "../runtime/src/s3";
-import { MODEL_FILES, RUNTIME_LOG_EVENTS, RUNTIME_PROCESS_ENV } from "../runtime/src/contract";
+import { MODEL_FILES, RUNTIME_LOG_EVENTS, RUNTIME_PROCESS_ENV, runtimeLogEvent, type Manifest } from "../runtime/src/contract";
+import { describeModelFiles, MODELS_MANIFEST, renderModelsManifest } from "../runtime/src/model-store";
 import { projectNodeVersion } from "../tools/runtime-image";
-import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray } from "./support/runtime-harness";
+import { COMPILED_ENTRY, REPO_ROOT, forecastRequest, http, startRuntimeChild, tempDir, writeInputWithXarray, type RuntimeChild } from "./support/runtime-harness";
 
 const run = promisify(execFile);
 const grid = { lat: 5, lon: 8 };
@@ -156,6 +157,65 @@ describe("runtime start-up", function () {
     } finally {
       await runtime.stop();
     }
+  });
+
+  describe("with fuxi-models.json at the prefix: the later stages' weights arrive while the first stage serves", () => {
+    const INIT = new Date("2023-10-12T06:00:00Z");
+    async function uploadPrefix(prefix: string, replace: Record<string, Buffer> = {}): Promise<void> {
+      const manifest = renderModelsManifest(await describeModelFiles(models));
+      await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-models", Key: `${prefix}${MODELS_MANIFEST}`, Body: manifest }));
+      for (const file of MODEL_FILES) {
+        await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-models", Key: `${prefix}${file}`, Body: replace[file] ?? (await readFile(join(models, file))) }));
+      }
+    }
+    async function postRun(runtime: RuntimeChild, runId: string) {
+      const input = await writeInputWithXarray(join(work, `${runId}.nc`), { ...grid, initTime: INIT });
+      await s3.client.send(new PutObjectCommand({ Bucket: "fuxi-data", Key: `input/${runId}/fuxi_input.nc`, Body: input }));
+      return http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest(runId, [2, 2, 2])));
+    }
+
+    it("is healthy once the graphs and the first stage are in and checked, and the run uses the rest when it arrives", async () => {
+      await uploadPrefix("deferred/");
+      const cache = join(work, "cache-deferred");
+      const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "absent"), FUXI_MODEL_S3_URI: "s3://fuxi-models/deferred/", FUXI_MODEL_CACHE_DIR: cache });
+      try {
+        await runtime.waitUntilReady();
+        const ready = runtime.logs.find((line) => runtimeLogEvent(line, RUNTIME_LOG_EVENTS.ready) !== undefined)!;
+        assert.deepEqual(ready.downloading, ["medium", "long"]);
+        // The fingerprint's model list is the one a complete folder gives.
+        assert.deepEqual(ready.models, await describeModelFiles(models));
+        const response = await postRun(runtime, "2023101206");
+        assert.equal(response.status, 200, response.body);
+        const manifest: Manifest = JSON.parse(response.body);
+        assert.deepEqual(manifest.models, await describeModelFiles(models));
+        assert.deepEqual(manifest.files.map((f) => f.stage), ["short", "short", "medium", "medium", "long", "long"]);
+        for (const file of MODEL_FILES) assert.ok((await readFile(join(cache, file))).equals(await readFile(join(models, file))), `${file} downloaded intact`);
+        assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
+      } finally {
+        await runtime.stop();
+      }
+    });
+
+    it("fails the run at the stage whose weights differ from fuxi-models.json, naming the file, and /ping says so from then on", async () => {
+      const medium = await readFile(join(models, "medium"));
+      const tampered = Buffer.from(medium);
+      tampered[tampered.length - 1] ^= 0xff; // same size, other bytes: caught by the SHA-256 only
+      await uploadPrefix("tampered/", { medium: tampered });
+      const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "absent"), FUXI_MODEL_S3_URI: "s3://fuxi-models/tampered/", FUXI_MODEL_CACHE_DIR: join(work, "cache-tampered") });
+      try {
+        await runtime.waitUntilReady();
+        const response = await postRun(runtime, "2023101212");
+        assert.ok(response.status >= 500, `${response.status} ${response.body}`);
+        assert.match(response.body, /model file medium: SHA-256 [0-9a-f]{64} differs from [0-9a-f]{64} recorded in fuxi-models\.json/);
+        const ping = await http("GET", `${runtime.url}/ping`);
+        assert.equal(ping.status, 503);
+        assert.match(ping.body, /not ready: model file medium: SHA-256/);
+        const listing = await s3.client.send(new ListObjectsV2Command({ Bucket: "fuxi-data", Prefix: "output/2023101212/" }));
+        assert.ok(!(listing.Contents ?? []).some((o) => o.Key!.endsWith("_SUCCESS")), "no _SUCCESS for a failed run");
+      } finally {
+        await runtime.stop();
+      }
+    });
   });
 
   it("names the missing object when the S3 model prefix lacks a file", async () => {

@@ -3,6 +3,7 @@
 // builds a session synchronously on its thread, so it cannot overlap a step in the same worker), and
 // takes over the window, transferred, at the stage switch; the first worker then ends with its session.
 import { RpcWorker } from "./worker-rpc";
+import { STAGE_NAMES, type StageName } from "./contract";
 import type { InferenceInit, InferenceReady, StepResult } from "./inference-worker";
 
 interface Prefetch {
@@ -19,11 +20,19 @@ export class InferenceEngine {
   /** Sessions created by workers that have ended, plus the last count the current worker reported. */
   private retiredCreations = 0;
   private workerCreations = 0;
+  private stageFiles: (stage: number) => Promise<void> = () => Promise.resolve();
+  private readonly stagesWithFiles = new Set<number>();
+
+  /** The model folder's gate: a stage's session is created only once its files have arrived (model-store.ts). */
+  waitForStageFiles(stageReady: (stage: number) => Promise<void>): void {
+    this.stageFiles = stageReady;
+  }
 
   async init(init: InferenceInit): Promise<InferenceReady> {
     this.settings = init;
     const ready = await this.worker.call<InferenceReady>("init", init);
     this.workerCreations = ready.sessionCreations;
+    for (const io of ready.stages) this.stagesWithFiles.add(STAGE_NAMES.indexOf(io.stage as StageName)); // loaded, so their files are in
     return ready;
   }
 
@@ -38,7 +47,7 @@ export class InferenceEngine {
     if (this.settings.keepAllStages || this.prefetched?.stage === stage) return;
     void this.dropPrefetch();
     const worker = new RpcWorker("inference-worker");
-    const ready = worker.call<InferenceReady>("init", { ...this.settings, firstStage: stage });
+    const ready = this.stageFiles(stage).then(() => worker.call<InferenceReady>("init", { ...this.settings!, firstStage: stage }));
     ready.catch(() => undefined); // raised at the switch, where the run fails naming the file
     this.prefetched = { stage, worker, ready };
   }
@@ -46,7 +55,8 @@ export class InferenceEngine {
   /**
    * Runs global step with `temb` on `stage`; the result's frame (out[:, -1]) is the caller's. When a
    * prefetched worker holds `stage`, it takes the window first; `loadMs` is then the wait for its
-   * session (zero when the prefetch finished in time) plus the handover. With `prefetchStage` (needs
+   * session (zero when the prefetch finished in time) plus the handover. Otherwise `loadMs` includes
+   * any wait for the stage's weights to finish downloading. With `prefetchStage` (needs
    * the memory of two resident stages; the caller decides, FUXI_PREFETCH_NEXT_STAGE) that stage's
    * session is started in a second worker once this step's own stage is in place, so it overlaps this step.
    */
@@ -72,6 +82,13 @@ export class InferenceEngine {
       await previous.terminate();
       switchMs = performance.now() - started;
       prefetched = true;
+      this.stagesWithFiles.add(stage);
+    } else if (!this.stagesWithFiles.has(stage)) {
+      // Resolved at once unless this stage's weights are still downloading; the wait counts as loading.
+      const waitStarted = performance.now();
+      await this.stageFiles(stage);
+      this.stagesWithFiles.add(stage);
+      switchMs = performance.now() - waitStarted;
     }
     if (prefetchStage !== undefined && prefetchStage !== stage) this.prefetch(prefetchStage);
     const result = await this.worker.call<StepResult>("step", { stage, temb });

@@ -109,7 +109,11 @@ async function hasAllFiles(dir: string): Promise<boolean> {
 const RANGE_BYTES = 64 * 1024 * 1024;
 const RANGE_CONCURRENCY = 8;
 
-async function download(client: S3Client, uri: string, cacheDir: string, log: Logger): Promise<void> {
+/**
+ * Downloads the six files into `cacheDir`. Returns the manifest (when the prefix has one) and, for
+ * each file in `later`, its download still running (the other files are in place when it returns).
+ */
+async function download(client: S3Client, uri: string, cacheDir: string, log: Logger, deferrable: readonly string[]): Promise<{ manifest?: ModelsManifest; later: Map<string, Promise<void>> }> {
   const prefix = parseS3Uri(uri);
   if (!prefix) throw new ModelFileError("(all)", `FUXI_MODEL_S3_URI ${JSON.stringify(uri)} is not an s3://bucket/prefix/ URI`);
   await mkdir(cacheDir, { recursive: true });
@@ -136,53 +140,117 @@ async function download(client: S3Client, uri: string, cacheDir: string, log: Lo
     const faults = manifestMismatches(manifest, heads.map(({ name, head }) => ({ file: name, bytes: head.size })));
     if (faults.length > 0) throw combined(faults);
   }
-  for (const { name, location, head } of heads) {
-    const target = join(cacheDir, name);
-    if ((await sizeOf(target)) === head.size) {
-      log.info({ file: name, bytes: head.size }, "model file already in cache");
-      continue;
-    }
-    const partial = `${target}.partial`;
-    const started = performance.now();
-    let lastLogged = 0;
-    await downloadRanged(client, location, partial, head.size, {
-      rangeBytes: RANGE_BYTES,
-      concurrency: RANGE_CONCURRENCY,
-      onProgress(done) {
-        if (done === head.size || performance.now() - lastLogged > 5000) {
-          lastLogged = performance.now();
-          log.info({ file: name, done, bytes: head.size, percent: Math.round((100 * done) / head.size) }, "downloading model file");
-        }
-      },
-    });
-    const written = await sizeOf(partial);
-    if (written !== head.size) throw new ModelFileError(name, `downloaded ${written} bytes but ${s3Uri(location)} has ${head.size}`);
-    await rename(partial, target);
-    log.info({ file: name, bytes: head.size, ms: Math.round(performance.now() - started) }, "model file downloaded");
+  // Only with a manifest: it gives the fingerprint the SHA-256 of files not downloaded yet.
+  const deferred = manifest ? heads.filter(({ name }) => deferrable.includes(name)) : [];
+  for (const file of heads.filter((h) => !deferred.includes(h))) await downloadOne(client, file, cacheDir, log);
+  const later = new Map<string, Promise<void>>();
+  // One after the other, in stage order: the next stage's weights are the first needed.
+  let previous: Promise<void> = Promise.resolve();
+  for (const file of deferred) {
+    const current = previous.catch(() => undefined).then(() => downloadOne(client, file, cacheDir, log));
+    later.set(file.name, current);
+    previous = current;
   }
+  return { manifest, later };
 }
 
-/** Returns the folder holding all six files, downloading them first when needed. */
-export async function locateModelFiles(config: RuntimeConfig, client: () => S3Client, log: Logger): Promise<string> {
-  if (await hasAllFiles(config.modelDir)) return config.modelDir;
+async function downloadOne(client: S3Client, { name, location, head }: { name: string; location: { bucket: string; key: string }; head: { size: number } }, cacheDir: string, log: Logger): Promise<void> {
+  const target = join(cacheDir, name);
+  if ((await sizeOf(target)) === head.size) {
+    log.info({ file: name, bytes: head.size }, "model file already in cache");
+    return;
+  }
+  const partial = `${target}.partial`;
+  const started = performance.now();
+  let lastLogged = 0;
+  await downloadRanged(client, location, partial, head.size, {
+    rangeBytes: RANGE_BYTES,
+    concurrency: RANGE_CONCURRENCY,
+    onProgress(done) {
+      if (done === head.size || performance.now() - lastLogged > 5000) {
+        lastLogged = performance.now();
+        log.info({ file: name, done, bytes: head.size, percent: Math.round((100 * done) / head.size) }, "downloading model file");
+      }
+    },
+  });
+  const written = await sizeOf(partial);
+  if (written !== head.size) throw new ModelFileError(name, `downloaded ${written} bytes but ${s3Uri(location)} has ${head.size}`);
+  await rename(partial, target);
+  log.info({ file: name, bytes: head.size, ms: Math.round(performance.now() - started) }, "model file downloaded");
+}
+
+/** The six model files as the server uses them. */
+export interface ModelFolder {
+  dir: string;
+  /**
+   * Sizes and SHA-256 of the six files (recorded in every manifest and request fingerprint), checked
+   * against fuxi-models.json; a file still downloading has the manifest's values, checked on arrival.
+   */
+  files: ModelFile[];
+  /** Weights files still downloading when the folder was handed over (prefix mode with fuxi-models.json). */
+  downloading: string[];
+  /** Resolves when `stage`'s files are in `dir` and match; rejects with a ModelFileError naming the file. */
+  stageReady(stage: number): Promise<void>;
+  /** Settles when every download has arrived and matched. */
+  complete: Promise<void>;
+}
+
+/**
+ * The six files, checked (graphs read without weights, sizes and SHA-256 against fuxi-models.json):
+ * from FUXI_MODEL_DIR when complete, else downloaded from FUXI_MODEL_S3_URI. With a fuxi-models.json
+ * at the prefix and without keepAllStages, the medium and long weights keep downloading after this
+ * returns, while the first stage serves (/ping healthy, the input downloading, short running); the
+ * engine waits for a stage's files before it loads it (`stageReady`).
+ */
+export async function prepareModelFiles(config: RuntimeConfig, client: () => S3Client, log: Logger): Promise<ModelFolder> {
+  if (await hasAllFiles(config.modelDir)) return checkedFolder(config.modelDir, new Map());
   if (config.modelS3Uri === undefined) {
     const missing = [];
     for (const name of MODEL_FILES) if (!((await sizeOf(join(config.modelDir, name))) ?? 0)) missing.push(name);
     throw new ModelFileError(missing.join(", "), `missing or empty in FUXI_MODEL_DIR=${config.modelDir}, and FUXI_MODEL_S3_URI is not set`);
   }
   log.info({ from: config.modelS3Uri, to: config.modelCacheDir }, "FUXI_MODEL_DIR lacks model files; downloading");
-  await download(client(), config.modelS3Uri, config.modelCacheDir, log);
-  return config.modelCacheDir;
+  const deferrable = config.keepAllStages ? [] : STAGE_NAMES.slice(1);
+  const { manifest, later } = await download(client(), config.modelS3Uri, config.modelCacheDir, log, deferrable);
+  const arrivals = new Map<string, Promise<void>>();
+  for (const [name, downloaded] of later) {
+    const recorded = manifest!.files.find((f) => f.file === name)!;
+    const checked = downloaded.then(async () => {
+      const faults = manifestMismatches(manifest!, [{ file: name, bytes: (await sizeOf(join(config.modelCacheDir, name))) ?? 0, sha256: await sha256OfFile(join(config.modelCacheDir, name)) }]);
+      if (faults.length > 0) throw faults[0];
+    }, (error: unknown) => {
+      throw error instanceof ModelFileError ? error : new ModelFileError(name, `download failed: ${(error as Error).message}`);
+    });
+    checked.catch(() => undefined); // raised where the stage is needed (stageReady) and through `complete`
+    arrivals.set(recorded.file, checked);
+  }
+  return checkedFolder(config.modelCacheDir, arrivals, manifest);
+}
+
+async function checkedFolder(dir: string, arrivals: Map<string, Promise<void>>, manifest?: ModelsManifest): Promise<ModelFolder> {
+  const recordedSizes = Object.fromEntries((manifest?.files ?? []).filter((f) => arrivals.has(f.file)).map((f) => [f.file, f.bytes]));
+  await checkModelGraphs(dir, recordedSizes); // every stage's graph (signature, external data) read without weights, before hashing and loading
+  const present = await describeModelFiles(dir, [...arrivals.keys()]);
+  const files = MODEL_FILES.map((name) => present.find((f) => f.file === name) ?? manifest!.files.find((f) => f.file === name)!);
+  const complete = Promise.all(arrivals.values()).then(() => undefined);
+  complete.catch(() => undefined); // may settle before the server listens to it; never an unhandled rejection
+  return {
+    dir,
+    files,
+    downloading: [...arrivals.keys()],
+    stageReady: (stage) => arrivals.get(STAGE_NAMES[stage]!) ?? Promise.resolve(),
+    complete,
+  };
 }
 
 /**
- * Sizes and SHA-256 of the six files (streamed; recorded in every manifest and request fingerprint),
- * checked against the folder's fuxi-models.json when it has one (ModelFileError naming each mismatch).
+ * Sizes and SHA-256 of the six files but `skip` (streamed; recorded in every manifest and request
+ * fingerprint), checked against the folder's fuxi-models.json when it has one (ModelFileError naming each mismatch).
  */
-export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
+export async function describeModelFiles(dir: string, skip: readonly string[] = []): Promise<ModelFile[]> {
   const manifest = await readManifest(dir);
   const files = await Promise.all(
-    MODEL_FILES.map(async (file) => {
+    MODEL_FILES.filter((file) => !skip.includes(file)).map(async (file) => {
       const path = join(dir, file);
       const bytes = await sizeOf(path);
       if (bytes === undefined) throw new ModelFileError(file, `${path} is missing`);
@@ -198,7 +266,7 @@ export async function describeModelFiles(dir: string): Promise<ModelFile[]> {
  * FuXi's graph rules (model-check.ts) on the six files in `dir`, read without loading weights: every
  * fault as a ModelFileError naming its file. `grid` null accepts any grid (stand-ins on reduced grids).
  */
-export async function graphFaults(dir: string, grid: Grid | null = null): Promise<ModelFileError[]> {
+export async function graphFaults(dir: string, grid: Grid | null = null, recordedSizes: Record<string, number> = {}): Promise<ModelFileError[]> {
   const faults: ModelFileError[] = [];
   for (const stage of STAGE_NAMES) {
     const onnx = `${stage}.onnx`;
@@ -211,16 +279,17 @@ export async function graphFaults(dir: string, grid: Grid | null = null): Promis
       continue;
     }
     for (const fault of signatureFaults(graph, grid)) faults.push(new ModelFileError(onnx, fault));
-    for (const fault of externalDataFaults(graph, stage, await sizeOf(join(dir, stage)))) faults.push(new ModelFileError(/truncated\?\)$/.test(fault) ? stage : onnx, fault));
+    for (const fault of externalDataFaults(graph, stage, (await sizeOf(join(dir, stage))) ?? recordedSizes[stage])) faults.push(new ModelFileError(/truncated\?\)$/.test(fault) ? stage : onnx, fault));
   }
   return faults;
 }
 
 /**
- * graphFaults as one ModelFileError naming every faulty file, or nothing: /ping is healthy only when
+ * graphFaults as one ModelFileError naming every faulty file, or nothing (`recordedSizes`: the
+ * fuxi-models.json sizes of weights files still downloading): /ping is healthy only when
  * every stage's graph, including those loaded later in the run, has FuXi's signature.
  */
-export async function checkModelGraphs(dir: string): Promise<void> {
-  const faults = await graphFaults(dir);
+export async function checkModelGraphs(dir: string, recordedSizes: Record<string, number> = {}): Promise<void> {
+  const faults = await graphFaults(dir, null, recordedSizes);
   if (faults.length > 0) throw combined(faults);
 }

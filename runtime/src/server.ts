@@ -9,7 +9,7 @@ import { parseForecastRequest, RequestError, RUNTIME_LOG_EVENTS, type ForecastRe
 import { runForecast } from "./forecast";
 import { InferenceEngine } from "./inference";
 import type { InferenceReady } from "./inference-worker";
-import { checkModelGraphs, describeModelFiles, locateModelFiles, ModelFileError, type ModelFile } from "./model-store";
+import { ModelFileError, prepareModelFiles, type ModelFile } from "./model-store";
 import { eventLogger } from "./log-event";
 import { createS3Client, S3Fault } from "./s3";
 import { removeStaleRunDirs } from "./scratch";
@@ -76,13 +76,19 @@ export async function startServer(config: RuntimeConfig, log: Logger, env: Recor
         return [];
       });
       if (removed.length > 0) log.info({ scratchDir: config.scratchDir, removed }, "removed the scratch folders of runs whose process died");
-      const dir = await locateModelFiles(config, client, log);
-      await checkModelGraphs(dir); // every stage's graph (signature, external data) read without weights, before hashing and loading
-      const models = await describeModelFiles(dir);
-      const inference = await engine.init({ modelDir: dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
+      const folder = await prepareModelFiles(config, client, log);
+      engine.waitForStageFiles(folder.stageReady);
+      const inference = await engine.init({ modelDir: folder.dir, providers: config.providers, intraOpThreads: config.intraOpThreads, keepAllStages: config.keepAllStages });
+      const models = folder.files;
       readiness = { state: "ready", models, ready: inference };
       modelsReadyAt = new Date();
-      logEvent(RUNTIME_LOG_EVENTS.ready, { modelDir: dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models }, "models loaded; ready");
+      logEvent(RUNTIME_LOG_EVENTS.ready, { modelDir: folder.dir, grid: inference.grid, stages: inference.stages, providers: config.providers, models, downloading: folder.downloading }, folder.downloading.length ? `first stage loaded; ready (still downloading ${folder.downloading.join(", ")})` : "models loaded; ready");
+      // A later stage's weights that do not arrive intact: the run that needs them fails naming the file, and so does /ping from then on.
+      folder.complete.catch((error: unknown) => {
+        const reason = (error as Error).message;
+        readiness = { state: "failed", reason };
+        logEvent(RUNTIME_LOG_EVENTS.notReady, { reason, err: error, ...(error instanceof ModelFileError ? { file: error.file } : {}) }, `not ready: ${reason}`, "error");
+      });
     } catch (error) {
       const reason = (error as Error).message;
       readiness = { state: "failed", reason };

@@ -28,7 +28,7 @@ interface RunFields {
 /** The fields each event carries (besides pino's level, time, service and msg). */
 export interface RuntimeLogEventFields {
   "runtime.listening": { port: number };
-  "runtime.ready": { modelDir: string; grid: { lat: number; lon: number }; stages: unknown; providers: string[]; models: unknown[] };
+  "runtime.ready": { modelDir: string; grid: { lat: number; lon: number }; stages: unknown; providers: string[]; models: unknown[]; downloading: string[] };
   "runtime.not-ready": { reason: string; file?: string };
   "run.started": RunFields & { input: string; outputPrefix: string; cascadeSteps: number[] };
   "run.already-complete": RunFields & { manifest: string };
