@@ -3,7 +3,8 @@
 // empty FUXI_MODEL_DIR as a Batch Transform container starts. Prints the raw parallel GET reference
 // and the runtime's model fetch in the same run, time to /ping healthy, time to the first step, and
 // the session creations of a [20,20,20] run (on a small grid: the run is not what is measured here).
-// Then the `.tar.gz` artifact mode in the same run: what SageMaker does before the container starts
+// Then prefix mode again with fuxi-models.json next to the files, where the later stages' weights
+// download while the first stage serves: time to healthy, and when they arrived. Then the `.tar.gz` artifact mode in the same run: what SageMaker does before the container starts
 // (one GET of the archive, gunzip and untar into the model folder: one stream, one core), then the
 // runtime started on that folder, to /ping healthy.
 //   npm run bench:startup -- [--weights-mb 1024] [--prefetch]   (per stage; three stages; --prefetch sets FUXI_PREFETCH_NEXT_STAGE)
@@ -20,6 +21,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { startLocalS3 } from "../tools/local-s3";
 import { STAGES, writeStandinModels } from "../tools/standin-model";
 import { MODEL_FILES, RUNTIME_LOG_EVENTS, runtimeLogEvent } from "../runtime/src/contract";
+import { describeModelFiles, MODELS_MANIFEST, renderModelsManifest } from "../runtime/src/model-store";
 import { forecastRequest, startRuntimeChild, tempDir, writeInputWithXarray } from "../test/support/runtime-harness";
 
 const GRID = { lat: 9, lon: 16 };
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
       await new Upload({ client: s3.client, params: { Bucket: BUCKET, Key: `models/${name}`, Body: createReadStream(join(models, name)) }, partSize: 64 * 1024 * 1024, queueSize: 4 }).done();
     }
     console.log(`six model files, ${(total / 1e9).toFixed(2)} GB (stand-in graph, weights padded with random bytes), uploaded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const modelsManifest = renderModelsManifest(await describeModelFiles(models)); // uploaded later, for the second prefix-mode start
     const archive = join(work, "models.tar.gz");
     await tar.c({ gzip: true, file: archive, cwd: models }, [...MODEL_FILES]);
     const archiveBytes = (await stat(archive)).size;
@@ -63,6 +66,7 @@ async function main(): Promise<void> {
     await rm(models, { recursive: true, force: true });
     const input = await writeInputWithXarray(join(work, "input.nc"), { ...GRID, initTime: INIT });
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "input/startup/fuxi_input.nc", Body: input }));
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: "input/startup-listed/fuxi_input.nc", Body: input }));
 
     // Reference: a plain parallel GET of the same six objects, bodies counted and discarded.
     started = performance.now();
@@ -99,6 +103,27 @@ async function main(): Promise<void> {
       console.log(`prefix mode, spawn → /ping healthy: ${healthyS.toFixed(1)} s`);
     } finally {
       await runtime.stop();
+    }
+    await rm(cache, { recursive: true, force: true });
+
+    // Prefix mode with fuxi-models.json (what `npm run models -- upload` writes, and what preview requires
+    // for a prefix): the medium and long weights download while the first stage serves.
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `models/${MODELS_MANIFEST}`, Body: modelsManifest }));
+    const listedSpawned = performance.now();
+    const listed = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "empty"), FUXI_MODEL_S3_URI: `s3://${BUCKET}/models/`, FUXI_MODEL_CACHE_DIR: cache, LOG_LEVEL: "info", ...(values.prefetch ? { FUXI_PREFETCH_NEXT_STAGE: "true" } : {}) });
+    try {
+      await listed.waitUntilReady(1_800_000);
+      const healthyS = (performance.now() - listedSpawned) / 1000;
+      const readyAt = Date.parse(String(listed.logs.find((l) => runtimeLogEvent(l, RUNTIME_LOG_EVENTS.ready))?.time));
+      const posted = Date.now();
+      const result = await fetch(`${listed.url}/invocations`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forecastRequest("startup-listed", [20, 20, 20])) });
+      if (result.status !== 200) throw new Error(`invocation failed: ${result.status} ${await result.text()}`);
+      const steps = listed.logs.flatMap((l) => runtimeLogEvent(l, RUNTIME_LOG_EVENTS.stepDone) ?? []);
+      const arrived = (file: string) => (Date.parse(String(listed.logs.find((l) => l.msg === "model file downloaded" && l.file === file)?.time)) - readyAt) / 1000;
+      console.log(`prefix mode with ${MODELS_MANIFEST}: spawn → /ping healthy ${healthyS.toFixed(1)} s (graphs and short in, checked, short loaded); medium and long arrived ${arrived("medium").toFixed(1)} s and ${arrived("long").toFixed(1)} s after that`);
+      console.log(`  POST → step 0 uploaded ${((Date.parse(String(steps.find((s) => s.step === 0)?.time)) - posted) / 1000).toFixed(1)} s; loadMs of steps 20 and 40 (includes any wait for those weights): ${[20, 40].map((k) => steps.find((s) => s.step === k)?.loadMs).join(", ")} ms; session creations ${steps.find((s) => s.step === 59)?.sessionCreations}; POST → done ${((Date.now() - posted) / 1000).toFixed(1)} s`);
+    } finally {
+      await listed.stop();
     }
     await rm(cache, { recursive: true, force: true });
 
