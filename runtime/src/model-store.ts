@@ -214,7 +214,6 @@ export async function prepareModelFiles(config: RuntimeConfig, client: () => S3C
   const { manifest, later } = await download(client(), config.modelS3Uri, config.modelCacheDir, log, deferrable);
   const arrivals = new Map<string, Promise<void>>();
   for (const [name, downloaded] of later) {
-    const recorded = manifest!.files.find((f) => f.file === name)!;
     const checked = downloaded.then(async () => {
       const faults = manifestMismatches(manifest!, [{ file: name, bytes: (await sizeOf(join(config.modelCacheDir, name))) ?? 0, sha256: await sha256OfFile(join(config.modelCacheDir, name)) }]);
       if (faults.length > 0) throw faults[0];
@@ -222,7 +221,7 @@ export async function prepareModelFiles(config: RuntimeConfig, client: () => S3C
       throw error instanceof ModelFileError ? error : new ModelFileError(name, `download failed: ${(error as Error).message}`);
     });
     checked.catch(() => undefined); // raised where the stage is needed (stageReady) and through `complete`
-    arrivals.set(recorded.file, checked);
+    arrivals.set(name, checked);
   }
   return checkedFolder(config.modelCacheDir, arrivals, manifest);
 }
