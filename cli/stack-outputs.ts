@@ -31,6 +31,7 @@ export function parseStackOutputs(json: unknown, source: string): StackOutputs {
   const outputs = Object.fromEntries(REQUIRED.map((k) => [k, o[k]])) as unknown as StackOutputs;
   const cost = o.costModel as Partial<CostModel> | undefined;
   if (cost !== undefined) {
+    if (typeof cost !== "object" || cost === null) throw new Error(`${source} has a costModel output that is ${JSON.stringify(cost)}, not an object (redeploy the stack with this version of the program)`);
     const bad: string[] = (["instanceType", "instanceCount", "invocationTimeoutSeconds", "steps", "noncurrentDays"] as const).filter((k) => (k === "instanceType" ? typeof cost[k] !== "string" : typeof cost[k] !== "number"));
     const prices = cost.prices as Partial<Record<keyof Prices, unknown>> | null | undefined;
     if (prices) {
@@ -40,7 +41,7 @@ export function parseStackOutputs(json: unknown, source: string): StackOutputs {
       // endpointInstanceHour came later: a stack deployed before it has none (its async runs read "cost unknown").
       if (prices.endpointInstanceHour !== undefined && !table(prices.endpointInstanceHour)) bad.push("prices.endpointInstanceHour");
     }
-    if (typeof cost !== "object" || cost === null || bad.length > 0) throw new Error(`${source} has a costModel output without ${bad.join(", ") || "an object"} (redeploy the stack with this version of the program)`);
+    if (bad.length > 0) throw new Error(`${source} has a costModel output without ${bad.join(", ")} (redeploy the stack with this version of the program)`);
     // JSON has no undefined: a stack without retention or prices exports null.
     outputs.costModel = { ...(cost as CostModel), prices: cost.prices ?? null, retention: cost.retention ?? undefined };
   }

@@ -163,6 +163,7 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     const parsed = parseStackOutputs({ ...base, costModel: model }, "stack dev");
     assert.equal(parsed.costModel!.retention, undefined);
     assert.equal(parsed.costModel!.prices, null);
+    assert.throws(() => parseStackOutputs({ ...base, costModel: null }, "stack dev"), /stack dev has a costModel output that is null, not an object/);
     assert.throws(() => parseStackOutputs({ ...base, costModel: { ...model, steps: "60" } }, "stack dev"), /stack dev has a costModel output without steps/);
     const prices = { currency: "CNY", instanceHour: {}, storageGbMonth: {} };
     assert.deepEqual(parseStackOutputs({ ...base, costModel: { ...model, prices } }, "stack dev").costModel!.prices, prices, "prices without endpointInstanceHour (older stacks) are kept as they are");
