@@ -22,6 +22,8 @@ export class InferenceEngine {
   private workerCreations = 0;
   private stageFiles: (stage: number) => Promise<void> = () => Promise.resolve();
   private readonly stagesWithFiles = new Set<number>();
+  /** The worker a switch replaced, ending. */
+  private retiring: Promise<unknown> = Promise.resolve();
 
   /** The model folder's gate: a stage's session is created only once its files have arrived (model-store.ts). */
   waitForStageFiles(stageReady: (stage: number) => Promise<void>): void {
@@ -79,7 +81,8 @@ export class InferenceEngine {
       }
       const previous = this.worker;
       this.worker = next.worker;
-      await previous.terminate();
+      // The old stage's worker and session end in the background: the step need not wait for that.
+      this.retiring = previous.terminate().catch(() => undefined);
       switchMs = performance.now() - started;
       prefetched = true;
       this.stagesWithFiles.add(stage);
@@ -103,6 +106,7 @@ export class InferenceEngine {
 
   async close(): Promise<void> {
     await this.dropPrefetch();
+    await this.retiring;
     await this.worker.terminate();
   }
 
