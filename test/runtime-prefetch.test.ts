@@ -84,6 +84,22 @@ describe("runtime: prefetching the next stage (FUXI_PREFETCH_NEXT_STAGE)", funct
     }
   });
 
+  it("refuses a prefetched stage on another grid at the switch, as a stage loaded in place is refused", async () => {
+    const dir = join(work, "other-grid");
+    await writeStandinModels(dir, grid);
+    await writeStandinModels(join(work, "small"), { lat: 5, lon: 8 });
+    for (const file of ["medium.onnx", "medium"]) await writeFile(join(dir, file), await readFile(join(work, "small", file)));
+    const engine = new InferenceEngine();
+    try {
+      await engine.init({ modelDir: dir, providers: ["cpu"], intraOpThreads: 1, keepAllStages: false });
+      await engine.setWindow(syntheticWindow(grid.lat, grid.lon));
+      await engine.step(0, timeEmbedding(INIT, 0), 1);
+      await assert.rejects(engine.step(1, timeEmbedding(INIT, 1)), /cannot load model .*medium\.onnx .*expects a 5x8 grid but short\.onnx expects 9x16/);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("runs a [2,2,2] request with FUXI_PREFETCH_NEXT_STAGE=true: reference values, three creations", async () => {
     const s3 = await startLocalS3({ buckets: ["fuxi-data"] });
     const runtime = await startRuntimeChild({ ...s3.env, FUXI_MODEL_DIR: join(work, "good"), FUXI_PREFETCH_NEXT_STAGE: "true" });

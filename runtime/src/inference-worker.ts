@@ -19,6 +19,8 @@ export interface InferenceInit {
   keepAllStages: boolean;
   /** The stage to load at init (default 0); a prefetching worker loads the next stage. Ignored with keepAllStages. */
   firstStage?: number;
+  /** A prefetching worker: the grid of the stages already loaded, which its stage must share. */
+  grid?: { lat: number; lon: number };
 }
 
 export interface StageIo {
@@ -180,6 +182,7 @@ serveRpc({
    */
   async init(init: InferenceInit) {
     settings = init;
+    if (init.grid) grid = init.grid;
     const stages = init.keepAllStages ? STAGE_NAMES.map((_, stage) => stage) : [init.firstStage ?? 0];
     for (const stage of stages) sessions.set(stage, await openSession(stage));
     return { result: { grid, stages: stageIo.filter((io): io is StageIo => io !== undefined), sessionCreations } satisfies InferenceReady };

@@ -16,6 +16,8 @@ interface Prefetch {
 export class InferenceEngine {
   private worker = new RpcWorker("inference-worker");
   private settings: InferenceInit | undefined;
+  /** The grid of the first stage loaded: a prefetched stage must have it too. */
+  private grid: InferenceReady["grid"] | undefined;
   private prefetched: Prefetch | undefined;
   /** Sessions created by workers that have ended, plus the last count the current worker reported. */
   private retiredCreations = 0;
@@ -33,6 +35,7 @@ export class InferenceEngine {
   async init(init: InferenceInit): Promise<InferenceReady> {
     this.settings = init;
     const ready = await this.worker.call<InferenceReady>("init", init);
+    this.grid = ready.grid;
     this.workerCreations = ready.sessionCreations;
     for (const io of ready.stages) this.stagesWithFiles.add(STAGE_NAMES.indexOf(io.stage as StageName)); // loaded, so their files are in
     return ready;
@@ -49,7 +52,7 @@ export class InferenceEngine {
     if (this.settings.keepAllStages || this.prefetched?.stage === stage) return;
     void this.dropPrefetch();
     const worker = new RpcWorker("inference-worker");
-    const ready = this.stageFiles(stage).then(() => worker.call<InferenceReady>("init", { ...this.settings!, firstStage: stage }));
+    const ready = this.stageFiles(stage).then(() => worker.call<InferenceReady>("init", { ...this.settings!, firstStage: stage, grid: this.grid }));
     ready.catch(() => undefined); // raised at the switch, where the run fails naming the file
     this.prefetched = { stage, worker, ready };
   }
