@@ -63,11 +63,15 @@ describe("runtime: compressed step files", () => {
     assert.equal(lookup3(file.subarray(root, end)), file.readUInt32LE(end), "root object header checksum");
   });
 
-  it("shuffle32 is HDF5's byte shuffle: byte k of element i goes to k·n + i", () => {
-    const values = randomFloats(1001);
-    const bytes = new Uint8Array(values.buffer);
-    const out = shuffle32(values, new Uint8Array(4 * values.length));
-    for (let i = 0; i < values.length; i++) for (let k = 0; k < 4; k++) assert.equal(out[k * values.length + i], bytes[4 * i + k]);
+  it("shuffle32 is HDF5's byte shuffle: byte k of element i goes to k·n + i (word-wide and byte-wise paths)", () => {
+    // 1000 and 1004: four elements at a time; 1001: the byte loop; a misaligned output: the byte loop.
+    for (const [n, outOffset] of [[1000, 0], [1004, 0], [1001, 0], [1000, 1]]) {
+      const values = randomFloats(n);
+      values[0] = -0; // the sign bit (bit 31) must survive the word-wide path
+      const bytes = new Uint8Array(values.buffer);
+      const out = shuffle32(values, new Uint8Array(4 * n + outOffset).subarray(outOffset));
+      for (let i = 0; i < n; i++) for (let k = 0; k < 4; k++) assert.equal(out[k * n + i], bytes[4 * i + k], `n ${n}, element ${i}, byte ${k}`);
+    }
   });
 
   it("bitround keeps the exact bound |x − x̂| ≤ 2^−(bits+1)·|x| for every bit count, rounds to nearest (ties to even) and is idempotent", () => {
