@@ -343,14 +343,17 @@ export function assumedSecondsPerRun(invocationTimeoutSeconds: number): { second
   };
 }
 
+/** What `n` measured times are, after "mean " in the basis (default: "of n measured runs"). */
+const MEASURED_RUNS = (n: number) => `of ${n} measured run${n === 1 ? "" : "s"}`;
+
 /** Mean of measured billed seconds, or the assumption when none were measured. */
-export function expectedSecondsPerRun(measured: readonly number[], assumed: { seconds: number; why?: string }): { seconds: number; basis: string } {
+export function expectedSecondsPerRun(measured: readonly number[], assumed: { seconds: number; why?: string }, measuredWhat: (n: number) => string = MEASURED_RUNS): { seconds: number; basis: string } {
   const valid = measured.filter((s) => Number.isFinite(s) && s > 0);
   if (valid.length === 0) {
     return { seconds: assumed.seconds, basis: `assumed ${formatDuration(assumed.seconds)} per run${assumed.why ? ` (${assumed.why})` : ""}: no finished run of this stack measured yet` };
   }
   const mean = valid.reduce((a, b) => a + b, 0) / valid.length;
-  return { seconds: mean, basis: `mean of ${valid.length} measured run${valid.length === 1 ? "" : "s"} (${formatDuration(mean)} each)` };
+  return { seconds: mean, basis: `mean ${measuredWhat(valid.length)} (${formatDuration(mean)} each)` };
 }
 
 /** Notes on a retention that S3 accepts but that costs more than it looks (early-deletion charges). */

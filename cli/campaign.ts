@@ -5,8 +5,9 @@
  * re-running the command is safe (a second message for the same marker is a duplicate to the dispatcher).
  * Then shows progress (queued, running, done, failed) until every run ended; Ctrl-C leaves the campaign
  * running in the queue. `--no-wait` returns after enqueueing. Before it enqueues anything it prints the
- * number of runs, the expected GPU hours (measured from the stack's latest completed jobs, else a
- * stated assumption), the cost and the storage, and asks (`--yes` answers).
+ * number of runs, the expected GPU hours (measured from the stack's latest completed jobs, on an async
+ * stack its latest completed invocations, else a stated assumption), the cost and the storage, and
+ * asks (`--yes` answers).
  */
 import { parseArgs } from "node:util";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
@@ -18,7 +19,7 @@ import type { ServingMode } from "../config";
 import { transformJobName } from "../runtime/src/contract";
 import { confirm } from "../tools/confirm";
 import { BACKFILL_MESSAGE_KIND, type BackfillRunMessage } from "../trigger/queue-message";
-import { runStatus, type RunState } from "./run-status";
+import { measuredInvocationSeconds, runStatus, type RunState } from "./run-status";
 import { parseDuration, readStackOutputs, type StackOutputs } from "./stack-outputs";
 
 const USAGE = `usage: npm run campaign -- (--stack NAME | --outputs FILE.json) (--from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--every 6h] | --runs a,b,c) [--name NAME] [--no-wait] [--yes]`;
@@ -110,20 +111,26 @@ export async function enqueueRun(c: CampaignClients, out: StackOutputs, campaign
   return judged.decision;
 }
 
-/** Completed jobs of the stack looked at for the expected run time. */
+/** Completed jobs (or async invocations) of the stack looked at for the expected run time. */
 const MEASURED_JOBS = 20;
 
-/** Billed seconds (TransformEndTime − TransformStartTime) of the stack's latest completed jobs. */
-export async function measuredRunSeconds(sageMaker: SageMakerClient, out: StackOutputs): Promise<number[]> {
-  const page = await sageMaker.send(new ListTransformJobsCommand({ NameContains: `${out.jobNamePrefix}-`, StatusEquals: "Completed", SortBy: "CreationTime", SortOrder: "Descending", MaxResults: MEASURED_JOBS }));
+/**
+ * batch: billed seconds (TransformEndTime − TransformStartTime) of the stack's latest completed jobs.
+ * async: processing seconds of its latest completed invocations, as `npm run runs` prices them.
+ */
+export async function measuredRunSeconds(c: { s3: S3Client; sageMaker: SageMakerClient }, out: StackOutputs): Promise<number[]> {
+  if (out.servingMode === "async") return measuredInvocationSeconds(c.s3, out, MEASURED_JOBS);
+  const page = await c.sageMaker.send(new ListTransformJobsCommand({ NameContains: `${out.jobNamePrefix}-`, StatusEquals: "Completed", SortBy: "CreationTime", SortOrder: "Descending", MaxResults: MEASURED_JOBS }));
   const seconds: number[] = [];
   for (const job of page.TransformJobSummaries ?? []) {
     if (!job.TransformJobName?.startsWith(`${out.jobNamePrefix}-`)) continue;
-    const d = await sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: job.TransformJobName }));
+    const d = await c.sageMaker.send(new DescribeTransformJobCommand({ TransformJobName: job.TransformJobName }));
     if (d.TransformStartTime && d.TransformEndTime) seconds.push((new Date(d.TransformEndTime).getTime() - new Date(d.TransformStartTime).getTime()) / 1000);
   }
   return seconds;
 }
+
+const MEASURED_INVOCATIONS = (n: number) => `processing time of the latest ${n} completed async invocation${n === 1 ? "" : "s"}`;
 
 /**
  * The lines printed before the question: runs, expected GPU hours, cost and storage, each with its basis.
@@ -131,7 +138,7 @@ export async function measuredRunSeconds(sageMaker: SageMakerClient, out: StackO
  */
 export function campaignEstimateLines(runs: number, measured: readonly number[], model: CostModel | undefined, serving: ServingMode = "batch"): string[] {
   if (!model) return [`runs            ${runs}`, "estimate        none: the stack has no costModel output (redeploy it with this version of the program)"];
-  const expected = expectedSecondsPerRun(measured, assumedSecondsPerRun(model.invocationTimeoutSeconds));
+  const expected = expectedSecondsPerRun(measured, assumedSecondsPerRun(model.invocationTimeoutSeconds), serving === "async" ? MEASURED_INVOCATIONS : undefined);
   const bytesPerRun = expectedRunBytes(model.steps);
   const bytesBasis = `${model.steps} steps x ${formatBytes(FULL_GRID_STEP_BYTES_UNCOMPRESSED)} per step${model.compression === "none" ? "" : `, uncompressed: at most, with ${model.compression}`}`;
   const estimate = campaignEstimate({ runs, secondsPerRun: expected.seconds, secondsBasis: expected.basis, bytesPerRun, bytesBasis, instanceType: model.instanceType, instanceCount: serving === "async" ? 1 : model.instanceCount, serving, retention: model.retention, noncurrentDays: model.noncurrentDays }, model.prices ?? undefined);
@@ -179,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     const missing = decisions["missing-input"];
     console.log(`campaign ${campaign}: ${runIds.length} run(s): ${messages.length} to enqueue, ${decisions["skipped-done"].length} already done (manifest matches), ${decisions["skipped-started"].length} already dispatched, ${missing.length} without a marker in S3${missing.length ? ` (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""})` : ""}`);
     if (messages.length > 0) {
-      for (const line of campaignEstimateLines(messages.length, await measuredRunSeconds(sageMaker, out), out.costModel, out.servingMode)) console.log(`  ${line}`);
+      for (const line of campaignEstimateLines(messages.length, await measuredRunSeconds({ s3, sageMaker }, out), out.costModel, out.servingMode)) console.log(`  ${line}`);
       if (!(await confirm(`Enqueue ${messages.length} run(s) on the backfill queue?`, { yes: values.yes === true }))) {
         console.log("nothing enqueued");
         return 1;

@@ -4,7 +4,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { DescribeTransformJobCommand, ListTransformJobsCommand, SageMakerClient, type TransformJobSummary } from "@aws-sdk/client-sagemaker";
-import { formatBytes, formatMoney, priceRuns, type CostModel, type ObservedRun } from "../cost";
+import { billedUsage, formatBytes, formatMoney, priceRuns, type CostModel, type ObservedRun } from "../cost";
 import { sanitiseRunId, type RunUsage } from "../runtime/src/contract";
 import type { StackOutputs } from "./stack-outputs";
 import { failureKey, invocationRecordsPrefix, resultKey, type InvocationRecord } from "../trigger/async-job-control";
@@ -78,12 +78,20 @@ export async function listRunIds(s3: S3Client, out: StackOutputs, since?: Date):
   return runs;
 }
 
+/** Job names of the stack (no runId given) or of one run: `<prefix>-[<sanitised runId>-]<8 hex>`. */
+function jobNamePattern(out: StackOutputs, runId?: string): RegExp {
+  const escape = (text: string) => text.replace(/[-]/g, "\\-");
+  if (runId === undefined) return new RegExp(`^${escape(`${out.jobNamePrefix}-`)}([a-z0-9-]*\\-)?[0-9a-f]{8}$`, "i");
+  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
+  return new RegExp(`^${escape(middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`)}[0-9a-f]{8}$`, "i");
+}
+
 /** The stack's jobs whose name carries this runId, newest first. */
 async function jobsOf(sageMaker: SageMakerClient, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
   const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
   const contains = middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`;
   const page = await sageMaker.send(new ListTransformJobsCommand({ NameContains: contains, SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 20 }));
-  const pattern = new RegExp(`^${contains.replace(/[-]/g, "\\-")}[0-9a-f]{8}$`, "i");
+  const pattern = jobNamePattern(out, runId);
   return (page.TransformJobSummaries ?? []).filter((j) => pattern.test(j.TransformJobName ?? ""));
 }
 
@@ -102,34 +110,77 @@ async function billedWindow(sageMaker: SageMakerClient, jobName: string): Promis
 }
 
 /**
- * serving.mode "async": the run's invocation (its record in `<requests>_async/`, newest claim first) as a
- * job summary: InProgress until the endpoint wrote `<id>.out` (Completed) or `<id>-error.out` (Failed).
- * CreationTime is the invocation, TransformStartTime the marker, TransformEndTime the outcome's write.
+ * serving.mode "async": one invocation (its record in `<requests>_async/`) as a job summary: InProgress
+ * until the endpoint wrote `<id>.out` (Completed) or `<id>-error.out` (Failed). CreationTime is the
+ * invocation, TransformEndTime the outcome's write. undefined: a claim not invoked yet.
  */
-async function invocationsOf(s3: S3Client, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
-  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
-  const name = new RegExp(`^${(middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`).replace(/[-]/g, "\\-")}[0-9a-f]{8}$`, "i");
+async function invocationSummary(s3: S3Client, out: StackOutputs, key: string, jobName: string): Promise<TransformJobSummary | undefined> {
+  const record = (await getJson(s3, out.dataBucket, key)) as InvocationRecord | undefined;
+  if (!record?.invokedAt) return undefined;
+  const head = async (k: string) => s3.send(new HeadObjectCommand({ Bucket: out.dataBucket, Key: k })).then((h) => h.LastModified, () => undefined);
+  const id = record.inferenceId ?? jobName;
+  const [done, failedAt] = await Promise.all([head(resultKey(out.outputPrefix, id)), head(failureKey(out.outputPrefix, id))]);
+  return {
+    TransformJobName: jobName,
+    TransformJobArn: undefined,
+    CreationTime: new Date(record.invokedAt),
+    TransformJobStatus: done ? "Completed" : failedAt ? "Failed" : "InProgress",
+    ...(done ?? failedAt ? { TransformEndTime: done ?? failedAt } : {}),
+    ...(failedAt && !done ? { FailureReason: `the endpoint wrote ${failureKey(out.outputPrefix, id)}` } : {}),
+  };
+}
+
+/** Invocation records whose job name matches, last written first (a record is rewritten when its run is invoked). */
+async function invocationRecords(s3: S3Client, out: StackOutputs, name: RegExp): Promise<{ key: string; jobName: string }[]> {
   const prefix = invocationRecordsPrefix(out.requestsPrefix);
   const { keys } = await listAll(s3, out.dataBucket, prefix);
+  return keys
+    .map(({ key, lastModified }) => ({ key, jobName: key.slice(prefix.length).replace(/\.json$/, ""), at: lastModified?.getTime() ?? 0 }))
+    .filter((r) => name.test(r.jobName))
+    .sort((a, b) => b.at - a.at)
+    .map(({ key, jobName }) => ({ key, jobName }));
+}
+
+/** serving.mode "async": the run's invocations as job summaries, newest first. */
+async function invocationsOf(s3: S3Client, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
   const summaries: TransformJobSummary[] = [];
-  for (const { key } of keys) {
-    const jobName = key.slice(prefix.length).replace(/\.json$/, "");
-    if (!name.test(jobName)) continue;
-    const record = (await getJson(s3, out.dataBucket, key)) as InvocationRecord | undefined;
-    if (!record?.invokedAt) continue;
-    const head = async (k: string) => s3.send(new HeadObjectCommand({ Bucket: out.dataBucket, Key: k })).then((h) => h.LastModified, () => undefined);
-    const id = record.inferenceId ?? jobName;
-    const [done, failedAt] = await Promise.all([head(resultKey(out.outputPrefix, id)), head(failureKey(out.outputPrefix, id))]);
-    summaries.push({
-      TransformJobName: jobName,
-      TransformJobArn: undefined,
-      CreationTime: new Date(record.invokedAt),
-      TransformJobStatus: done ? "Completed" : failedAt ? "Failed" : "InProgress",
-      ...(done ?? failedAt ? { TransformEndTime: done ?? failedAt } : {}),
-      ...(failedAt && !done ? { FailureReason: `the endpoint wrote ${failureKey(out.outputPrefix, id)}` } : {}),
-    });
+  for (const { key, jobName } of await invocationRecords(s3, out, jobNamePattern(out, runId))) {
+    const summary = await invocationSummary(s3, out, key, jobName);
+    if (summary) summaries.push(summary);
   }
   return summaries.sort((a, b) => b.CreationTime!.getTime() - a.CreationTime!.getTime());
+}
+
+/** What a run is priced from in its `_SUCCESS` manifest: its usage (cost.ts `billedUsage` reads it). */
+function manifestObservation(manifest: Record<string, unknown> | undefined, serving: "batch" | "async"): ObservedRun {
+  const usage = manifest?.usage as RunUsage | undefined;
+  return {
+    serving,
+    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount, invocationStartedAt: usage.invocationStartedAt, invocationEndedAt: usage.invocationEndedAt } } : {}),
+  };
+}
+
+/**
+ * serving.mode "async": processing seconds (the manifest's invocationStartedAt → invocationEndedAt, as
+ * `runs` prices them) of the stack's latest `limit` completed invocations, newest first. An invocation
+ * whose run's manifest names another job (the run was redone since, or the invocation returned an
+ * earlier manifest) or has no usage is looked at but not measured.
+ */
+export async function measuredInvocationSeconds(s3: S3Client, out: StackOutputs, limit: number): Promise<number[]> {
+  const seconds: number[] = [];
+  let completed = 0;
+  for (const { key, jobName } of await invocationRecords(s3, out, jobNamePattern(out))) {
+    if (completed >= limit) break;
+    if ((await invocationSummary(s3, out, key, jobName))?.TransformJobStatus !== "Completed") continue;
+    completed++;
+    const request = await getJson(s3, out.dataBucket, `${out.requestsPrefix}${jobName}.json`);
+    if (typeof request?.runId !== "string") continue;
+    const manifest = await getJson(s3, out.dataBucket, `${out.outputPrefix}${request.runId}/_SUCCESS`);
+    if (manifest?.jobName !== jobName) continue;
+    const usage = billedUsage(manifestObservation(manifest, "async"));
+    if (usage.source === "invocation" && usage.seconds !== undefined) seconds.push(usage.seconds);
+  }
+  return seconds;
 }
 
 export async function runStatus(c: StatusClients, out: StackOutputs, run: { runId: string; markerAt?: Date }): Promise<RunStatus> {
@@ -149,10 +200,8 @@ export async function runStatus(c: StatusClients, out: StackOutputs, run: { runI
     const request = await getJson(c.s3, out.dataBucket, `${out.requestsPrefix}${job.TransformJobName}.json`);
     if (Array.isArray(request?.cascadeSteps)) stepsExpected = (request!.cascadeSteps as number[]).reduce((a, b) => a + b, 0);
   }
-  const usage = manifest?.usage as RunUsage | undefined;
   const observed: ObservedRun = {
-    serving,
-    ...(usage && typeof usage.visibleSeconds === "number" ? { usage: { visibleSeconds: usage.visibleSeconds, bytesWritten: usage.bytesStored ?? usage.bytesWritten ?? 0, instanceType: usage.instanceType, instanceCount: usage.instanceCount, invocationStartedAt: usage.invocationStartedAt, invocationEndedAt: usage.invocationEndedAt } } : {}),
+    ...manifestObservation(manifest, serving),
     // async: the endpoint's instance time is not per run (warm windows, shared instances): the invocation's processing time prices it.
     ...(job?.TransformJobName && serving === "batch" ? await billedWindow(c.sageMaker, job.TransformJobName) : {}),
   };

@@ -188,7 +188,7 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
     assert.match(campaignEstimateLines(3, [], undefined)[1]!, /no costModel output/);
     // An async stack: one endpoint instance per run at the endpoint price (10 x 30 min x 18 = 90.00), the warm windows billed apart.
     const onEndpoint = campaignEstimateLines(10, [1800], { ...model, instanceCount: 2, prices: { ...model.prices, endpointInstanceHour: { "ml.g5.2xlarge": 18 } } }, "async");
-    assert.equal(onEndpoint[1], "GPU time        5.0 instance-hours on ml.g5.2xlarge behind the async endpoint (mean of 1 measured run (30 min 00 s each))");
+    assert.equal(onEndpoint[1], "GPU time        5.0 instance-hours on ml.g5.2xlarge behind the async endpoint (mean processing time of the latest 1 completed async invocation (30 min 00 s each))");
     assert.equal(onEndpoint[2], "instance cost   CNY 90.00 at the endpoint price; the warm windows are billed apart, every day (pulumi stack output steadyStateStorage: perDay.warm)");
   });
 

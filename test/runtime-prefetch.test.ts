@@ -110,8 +110,11 @@ describe("runtime: prefetching the next stage (FUXI_PREFETCH_NEXT_STAGE)", funct
       const response = await http("POST", `${runtime.url}/invocations`, JSON.stringify(forecastRequest("2023101206", [2, 2, 2])));
       assert.equal(response.status, 200, response.body);
       const manifest: Manifest = JSON.parse(response.body);
-      const stepLogs = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone) as Array<{ step: number; sessionCreations: number }>;
-      assert.deepEqual(stepLogs.sort((a, b) => a.step - b.step).map((l) => l.sessionCreations), [1, 1, 2, 2, 3, 3]);
+      const stepLogs = runtime.logs.filter((line) => line.event === RUNTIME_LOG_EVENTS.stepDone) as Array<{ step: number; sessionCreations: number; prefetched?: unknown }>;
+      stepLogs.sort((a, b) => a.step - b.step);
+      assert.deepEqual(stepLogs.map((l) => l.sessionCreations), [1, 1, 2, 2, 3, 3]);
+      // Only the switches to medium and long say so; the other step.done lines stay as before (no field).
+      assert.deepEqual(stepLogs.map((l) => ("prefetched" in l ? l.prefetched : "absent")), ["absent", "absent", true, "absent", true, "absent"]);
       let window = syntheticWindow(grid.lat, grid.lon);
       for (const [step, stage] of stageSchedule([2, 2, 2]).entries()) {
         window = standinReferenceStep(STAGES[stage]!, window, timeEmbedding(INIT, step), grid);

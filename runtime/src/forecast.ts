@@ -233,7 +233,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
   const inFlight = new Set<Promise<void>>();
   let pipelineError: unknown;
 
-  const finishStep = async (step: number, { frame, runMs, loadMs, sessionCreations }: StepResult): Promise<void> => {
+  const finishStep = async (step: number, { frame, runMs, loadMs, sessionCreations, prefetched }: StepResult): Promise<void> => {
     const lead = leadHours(step);
     const file = stepFileName(step);
     const path = join(scratchDir, file);
@@ -253,7 +253,7 @@ async function computeSteps(context: RunContext, request: ForecastRequest, plan:
     records.push(record);
     logEvent(
       RUNTIME_LOG_EVENTS.stepDone,
-      { ...run, step, lead, stage: record.stage, file, bytes, sha256, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), sessionCreations, rssMb: Math.round(process.memoryUsage.rss() / 1e6) },
+      { ...run, step, lead, stage: record.stage, file, bytes, sha256, runMs: Math.round(runMs), loadMs: Math.round(loadMs), encodeMs: Math.round(encodeMs), uploadMs: Math.round(uploadMs), sessionCreations, rssMb: Math.round(process.memoryUsage.rss() / 1e6), ...(prefetched ? { prefetched: true as const } : {}) },
       "step done",
     );
   };

@@ -34,7 +34,11 @@ export interface RuntimeLogEventFields {
   "run.already-complete": RunFields & { manifest: string };
   "run.resuming": RunFields & { resumeFrom: number; total: number };
   "run.stale-objects-removed": RunFields & { keys: string[] };
-  "step.done": RunFields & { step: number; lead: number; stage: string; file: string; bytes: number; sha256: string; runMs: number; loadMs: number; encodeMs: number; uploadMs: number; sessionCreations: number; rssMb: number };
+  "step.done": RunFields & {
+    step: number; lead: number; stage: string; file: string; bytes: number; sha256: string; runMs: number; loadMs: number; encodeMs: number; uploadMs: number; sessionCreations: number; rssMb: number;
+    /** Only on a stage switch served by the prefetching worker (FUXI_PREFETCH_NEXT_STAGE); absent otherwise. */
+    prefetched?: true;
+  };
   "run.complete": RunFields & { steps: number; resumedFromStep: number; wallMs: number; manifest: string };
   "request.rejected": { field: string; fault: string };
   "input.rejected": { file: string; fault: string };
