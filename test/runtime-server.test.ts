@@ -414,7 +414,8 @@ describe("runtime server: S3 unreachable", function () {
     assert.equal(body.transient, true);
     assert.match(body.error, /^S3 HeadObject s3:\/\/fuxi-data\/input\/down\/fuxi_input\.nc failed after 3 attempts \(.*ECONNREFUSED/);
     assert.match(body.hint, /reachable/);
-    const event = runtime.logs.find((line) => line.event === RUNTIME_LOG_EVENTS.runFailed);
+    // Logged just before the answer is sent, but stdout and the socket are separate pipes: wait for it.
+    const event = await runtime.waitForLog((line) => line.event === RUNTIME_LOG_EVENTS.runFailed, 10_000);
     assert.equal(event?.operation, "HeadObject");
     assert.equal((await http("GET", `${runtime.url}/ping`)).status, 200);
   });
