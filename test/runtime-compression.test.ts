@@ -241,7 +241,7 @@ print(json.dumps({
     await assert.rejects(encodeForecastStep(step({ compression: "bitround", bitroundBits: CHANNEL_NAMES.map(() => 24) })), /from 1 to 23/);
   });
 
-  it("h5dump (the HDF Group's own reader) reads the directly written chunks, when installed", async function () {
+  it("h5dump (the HDF Group's own reader) reads the directly written chunks, compressed and not, when installed", async function () {
     const bytes = await encodeForecastStep(step());
     const path = join(dir, "h5dump.nc");
     await writeFile(path, bytes);
@@ -255,5 +255,13 @@ print(json.dumps({
     assert.match(stdout, /DEFLATE \{ LEVEL 1 \}/);
     await run("h5dump", ["-d", FORECAST_VARIABLE, "-o", join(dir, "dump.txt"), path], { maxBuffer: 64 * 1024 * 1024 });
     assert.ok((await readFile(join(dir, "dump.txt"), "utf8")).length > 0);
+    // Uncompressed: raw chunks, the reserved pipeline message turned into a NULL message.
+    const plainPath = join(dir, "h5dump-none.nc");
+    await writeFile(plainPath, await encodeForecastStep(step({ compression: "none" })));
+    const plain = await run("h5dump", ["-p", "-H", "-d", FORECAST_VARIABLE, plainPath]);
+    assert.match(plain.stdout, /FILTERS \{\s+NONE\s+\}/);
+    assert.match(plain.stdout, /CHUNKED \( 1, 1, 1, 33, 64 \)/);
+    await run("h5dump", ["-d", FORECAST_VARIABLE, "-o", join(dir, "dump-none.txt"), plainPath], { maxBuffer: 64 * 1024 * 1024 });
+    assert.ok((await readFile(join(dir, "dump-none.txt"), "utf8")).length > 0);
   });
 });

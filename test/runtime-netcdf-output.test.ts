@@ -107,6 +107,20 @@ describe("runtime netcdf: forecast step files", () => {
     assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_DeflateLevel = \\d ;`));
   });
 
+  it("none: the fields' bytes are the chunks, with no filter pipeline (ncdump -hs); read back exactly; the same step gives the same bytes", async () => {
+    const plain = await encodeForecastStep(step());
+    assert.deepEqual(await encodeForecastStep(step()), plain);
+    await writeFile(join(dir, "none.nc"), plain);
+    const { stdout } = await run("ncdump", ["-hs", join(dir, "none.nc")]);
+    assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_ChunkSizes = 1, 1, 1, 32, 64 ;`));
+    assert.match(stdout, new RegExp(`${FORECAST_VARIABLE}:_Storage = "chunked" ;`));
+    assert.doesNotMatch(stdout, /_DeflateLevel|_Shuffle|_Filter/);
+    // Values through xarray: "xarray.open_dataarray reads … exact values (none)" below.
+    const back = await readForecastStep(plain, "none.nc");
+    assert.equal(back.compression, "none");
+    assert.deepEqual(back.data, step().data);
+  });
+
   it("writes a variable chunked by trailing fields one chunk at a time, over several leading axes (ncdump reads every value)", async () => {
     const h5 = await loadH5();
     const data = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i + 0.5);
@@ -123,7 +137,7 @@ describe("runtime netcdf: forecast step files", () => {
     assert.deepEqual(values, Array.from(data));
   });
 
-  it("encodes a step without growing the WASM heap by the step's size (it is written field by field)", async () => {
+  it("encodes a step without growing the WASM heap by the step's size (its chunks are written directly)", async () => {
     const heapBytes = async () => ((await loadH5()) as unknown as { Module: { HEAPU8: Uint8Array } }).Module.HEAPU8.length;
     const grid = { lat: 361, lon: 720 }; // 72.8 MB per step, several times the heap h5wasm starts with
     const { lat, lon } = fuxiGrid(grid);

@@ -1,7 +1,7 @@
 import { OUTPUT_CALENDAR, decodeCfTime, parseCfTimeUnits } from "./cf-time";
 import { describeH5Error, loadH5, withH5File, withH5Reader, type H5 } from "./h5";
 import { h5Source } from "./h5-source";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,20 +67,23 @@ function checkStep(step: ForecastStep): void {
  * plain integer hours without a units attribute, as `xr.DataArray(..., coords={"step": [lead]})`
  * writes it (a units attribute would make xarray decode a timedelta and break `sel(step=lead)`).
  * Same step → same bytes. One (lat, lon) field per chunk.
- * `none`: h5wasm writes the chunks field by field. `gzip` (and `bitround`, which bit-rounds each
- * field first): shuffle + deflate per chunk by `encodeFields` (worker threads in the runtime), then
- * written directly into the file h5wasm laid out (`hdf5-chunks.ts`); the compression overlaps the
- * layout. Returns the size of the file.
+ * h5wasm lays the file out with the variable's chunks left unwritten; they are then written directly
+ * (`hdf5-chunks.ts`). `none`: each field's bytes as they are, with no filter pipeline. `gzip` (and
+ * `bitround`, which bit-rounds each field first): shuffle + deflate per chunk by `encodeFields` (worker
+ * threads in the runtime); the compression overlaps the layout. Returns the size of the file.
  */
 export async function writeForecastStepFile(step: ForecastStep, path: string, encodeFields: FieldEncoder = encodeFieldsHere): Promise<number> {
   checkStep(step);
   const h5 = await loadH5();
   const spec = forecastStepSpec(step);
+  const cells = step.lat.length * step.lon.length;
   if (step.compression === "none") {
     writeNetcdf4File(h5, path, spec);
-    return statSync(path).size;
+    // The fields' own bytes are the chunks (little-endian float32, as the variable is declared): no copy.
+    const fieldBytes = cells * step.data.BYTES_PER_ELEMENT;
+    const chunks = step.levels.map((_, level) => new Uint8Array(step.data.buffer, step.data.byteOffset + level * fieldBytes, fieldBytes));
+    return writeChunksInto(path, { name: FORECAST_VARIABLE, chunks, filters: [] }, spec.variables[0].chunks!, 4);
   }
-  const cells = step.lat.length * step.lon.length;
   const encodings: FieldEncoding[] = step.levels.map((_, level) => (step.compression === "bitround" ? { bitroundBits: step.bitroundBits![level] } : {}));
   const compressed = encodeFields(step.data, cells, encodings);
   try {
@@ -148,7 +151,7 @@ function forecastStepSpec(step: ForecastStep): NcFile {
           ...(bits ? { [BITROUND_ATTRIBUTE]: Int32Array.of(Math.min(...bits)), [BITROUND_PER_LEVEL_ATTRIBUTE]: Int32Array.from(bits) } : {}),
         },
         chunks: [1, 1, 1, step.lat.length, step.lon.length],
-        ...(step.compression === "none" ? {} : { chunksWrittenLater: { reservedFilterValues: reservedDeflateValues(SHUFFLE_DEFLATE) } }),
+        chunksWrittenLater: { reservedFilterValues: reservedDeflateValues(SHUFFLE_DEFLATE) },
       },
     ],
     attrs: {

@@ -64,8 +64,9 @@ export interface ChunkFilter {
 export interface ChunkedVariable {
   /** Dataset name in the root group. */
   name: string;
-  /** Compressed chunks in row-major chunk order: the data is split along the leading axes only. */
+  /** Chunks (filtered by `filters`) in row-major chunk order: the data is split along the leading axes only. */
   chunks: Uint8Array[];
+  /** The pipeline the chunks went through; none: raw chunks, and the variable loses its pipeline message. */
   filters: ChunkFilter[];
 }
 
@@ -239,18 +240,25 @@ export function writeChunksInto(path: string, variable: ChunkedVariable, chunkDi
     const { root, bytes, end } = chunkBtree(at, variable.chunks, addresses, chunkOffsets, chunkDims, elementSize);
     file.write(at, bytes);
 
-    // Pipeline: the new one, then a NULL message over what is left of the reserved room.
-    const encoded = encodePipeline(variable.filters);
-    const headerSize = header.creationOrder ? 6 : 4;
-    const rest = pipeline.size - encoded.length;
-    if (rest !== 0 && rest < headerSize) throw new Error(`'${variable.name}': reserved filter pipeline room ${pipeline.size} does not fit ${encoded.length} + a NULL message`);
-    const sizeField = Buffer.alloc(2);
-    sizeField.writeUInt16LE(encoded.length);
-    file.write(pipeline.sizeAt, sizeField);
-    const replacement = Buffer.alloc(pipeline.size);
-    encoded.copy(replacement);
-    if (rest > 0) replacement.writeUInt16LE(rest - headerSize, encoded.length + 1); // type 0 (NULL), flags 0, creation order 0
-    file.write(pipeline.dataAt, replacement);
+    if (variable.filters.length === 0) {
+      // Unfiltered chunks: the reserved pipeline message becomes a NULL message (type 0, flags 0) of the same size.
+      file.write(pipeline.sizeAt - 1, Buffer.from([0]));
+      file.write(pipeline.sizeAt + 2, Buffer.from([0]));
+      file.write(pipeline.dataAt, Buffer.alloc(pipeline.size));
+    } else {
+      // Pipeline: the new one, then a NULL message over what is left of the reserved room.
+      const encoded = encodePipeline(variable.filters);
+      const headerSize = header.creationOrder ? 6 : 4;
+      const rest = pipeline.size - encoded.length;
+      if (rest !== 0 && rest < headerSize) throw new Error(`'${variable.name}': reserved filter pipeline room ${pipeline.size} does not fit ${encoded.length} + a NULL message`);
+      const sizeField = Buffer.alloc(2);
+      sizeField.writeUInt16LE(encoded.length);
+      file.write(pipeline.sizeAt, sizeField);
+      const replacement = Buffer.alloc(pipeline.size);
+      encoded.copy(replacement);
+      if (rest > 0) replacement.writeUInt16LE(rest - headerSize, encoded.length + 1); // type 0 (NULL), flags 0, creation order 0
+      file.write(pipeline.dataAt, replacement);
+    }
 
     const address = Buffer.alloc(8);
     address.writeBigUInt64LE(root);
