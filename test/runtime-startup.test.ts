@@ -339,7 +339,7 @@ describe("runtime Dockerfile", () => {
     assert.doesNotMatch(dockerfile, /--mount=/);
   });
 
-  it("sets the runtime process's C library settings (RUNTIME_PROCESS_ENV) in the final stage", () => {
+  it("sets the runtime process's C library and V8 settings (RUNTIME_PROCESS_ENV) in the final stage", () => {
     const finalStage = instructions.slice(instructions.map((i) => i.op).lastIndexOf("FROM"));
     const env = finalStage.filter((i) => i.op === "ENV").flatMap((i) => i.args.split(/\s+/)).map((pair) => pair.split("="));
     for (const [name, value] of Object.entries(RUNTIME_PROCESS_ENV)) {

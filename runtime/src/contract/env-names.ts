@@ -33,13 +33,16 @@ export const TRIGGER_ENV_NAMES = [...TRIGGER_REQUIRED_ENV_NAMES, ...TRIGGER_OPTI
 export type TriggerEnvName = (typeof TRIGGER_ENV_NAMES)[number];
 
 /**
- * The runtime process's C library settings, set where the process starts (the image's ENV, the local
- * launcher, the test harness): glibc reads them only at start-up. A fixed mmap threshold of 1 MiB
- * switches off glibc's dynamic threshold, which rises to 32 MiB after the first large free, so that
- * the runtime's 8-16 MiB buffers (upload parts, file chunks) stayed in the heap once freed instead of
- * going back to the system: measured ~100 MB of peak RSS on the full grid (runtime/README.md, Memory).
+ * The runtime process's C library and V8 settings, set where the process starts (the image's ENV, the
+ * local launcher, the test harness): glibc and V8 read them only at start-up.
+ * - A fixed mmap threshold of 1 MiB switches off glibc's dynamic threshold, which rises to 32 MiB after
+ *   the first large free, so that the runtime's 8-16 MiB buffers (upload parts, file chunks) stayed in
+ *   the heap once freed instead of going back to the system: ~100 MB of peak RSS on the full grid.
+ * - Semi-spaces of 1 MiB cap each thread's young generation (V8's default grows to 16 MiB per
+ *   semi-space in the main thread and each worker). The big data lives outside the JS heap, so this
+ *   costs no measurable time; it took ~30 MB off bench:runtime's peak (runtime/README.md, Memory).
  */
-export const RUNTIME_PROCESS_ENV = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576" } as const;
+export const RUNTIME_PROCESS_ENV = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576", NODE_OPTIONS: "--max-semi-space-size=1" } as const;
 
 /** The runtime's variables (the SageMaker model's Environment), by setting. */
 export const RUNTIME_ENV = {
