@@ -1,11 +1,11 @@
-// First step of `npm test`: the tests read NetCDF files with real readers (ncdump/ncgen from netcdf-bin and
-// Debian's /usr/bin/python3 with xarray + netCDF4). Installs them when missing and this is root (CI,
+// First step of `npm test`: the tests read NetCDF files with real readers (ncdump/ncgen from netcdf-bin,
+// the HDF Group's h5dump from hdf5-tools, and Debian's /usr/bin/python3 with xarray + netCDF4). Installs them when missing and this is root (CI,
 // containers); otherwise prints the one command to run and exits non-zero before any test runs.
 import { spawnSync } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
-export const APT_PACKAGES = ["netcdf-bin", "python3-xarray", "python3-netcdf4"];
+export const APT_PACKAGES = ["netcdf-bin", "hdf5-tools", "python3-xarray", "python3-netcdf4"];
 const PYTHON = "/usr/bin/python3";
 
 function onPath(command) {
@@ -21,6 +21,7 @@ function onPath(command) {
 function missingReaders() {
   const missing = [];
   for (const tool of ["ncdump", "ncgen"]) if (!onPath(tool)) missing.push(`${tool} (netcdf-bin)`);
+  if (!onPath("h5dump")) missing.push("h5dump (hdf5-tools)");
   const python = spawnSync(PYTHON, ["-c", "import xarray, netCDF4"], { stdio: "ignore" });
   if (python.status !== 0) missing.push(`${PYTHON} with xarray and netCDF4 (python3-xarray python3-netcdf4)`);
   return missing;
