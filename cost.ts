@@ -32,11 +32,11 @@ export const DAYS_PER_MONTH = 365.25 / 12;
 
 /**
  * One forecast step on the full 721 x 1440 grid, compression "none", as the
- * runtime's encoder writes it (measured 2026-12-01: 290,746,577 bytes, of which
+ * runtime's encoder writes it (measured 2026-12-02, chunks written directly: 290,746,611 bytes, of which
  * 290,707,200 are the 70 x 721 x 1440 float32 values). gzip output depends on
  * the fields; only a run's manifest knows its size.
  */
-export const FULL_GRID_STEP_BYTES_UNCOMPRESSED = 290_746_577;
+export const FULL_GRID_STEP_BYTES_UNCOMPRESSED = 290_746_611;
 
 export interface OutputRetention {
   /** Transition to STANDARD_IA this many days after the object was written. */

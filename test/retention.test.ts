@@ -70,7 +70,7 @@ describe("output retention (fuxi:dataBucket.outputRetention)", function () {
         config: { "fuxi:cost": { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 15 }, storageGbMonth: { STANDARD: 0.2, STANDARD_IA: 0.1, GLACIER_IR: 0.04 } } },
       });
       // 4 runs/day x 16.245 GiB: 30 d x 0.2 + 60 d x 0.1 + 305 d x 0.04 per GB, per day of runs.
-      const perRunGb = (60 * 290_746_577) / 2 ** 30;
+      const perRunGb = (60 * 290_746_611) / 2 ** 30;
       const expected = 4 * perRunGb * (30 * 0.2 + 60 * 0.1 + 305 * 0.04);
       const shown = (priced.outputs.steadyStateStorage as Record<string, any>).monthlyStorageCost as string;
       assert.equal(shown, `CNY ${expected.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`);

@@ -172,7 +172,7 @@ describe("campaign and runs CLIs (real SDK against loopback S3 and SQS)", functi
 
   it("campaign estimate: GPU hours from measured runs (else the stated assumption), cost and storage before anything is enqueued", () => {
     const model = { prices: { currency: "CNY", instanceHour: { "ml.g5.2xlarge": 10 }, storageGbMonth: { STANDARD: 0.2 } }, instanceType: "ml.g5.2xlarge", instanceCount: 1, invocationTimeoutSeconds: 3600, runsPerDay: 4, steps: 60, compression: "none" as const, noncurrentDays: 7, retention: { expireAfterDays: 30 } };
-    // 10 runs x 30 min measured = 5 instance-hours x CNY 10; 10 x 60 x 290,746,577 B = 162.5 GiB,
+    // 10 runs x 30 min measured = 5 instance-hours x CNY 10; 10 x 60 x 290,746,611 B = 162.5 GiB,
     // x 0.2 for the first month = 32.49, x (30 + 7 noncurrent days) / 30.4375 x 0.2 = 39.50 over its life.
     assert.deepEqual(campaignEstimateLines(10, [1800, 1800], model), [
       "runs            10",
