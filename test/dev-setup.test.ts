@@ -51,8 +51,8 @@ describe("fresh-machine set-up", () => {
       symlinkSync("/usr/bin/apt-get", join(bin, "apt-get"));
       const result = spawnSync(process.execPath, [join(REPO_ROOT, "tools", "test-setup.mjs")], { uid: 65534, gid: 65534, env: { PATH: bin }, encoding: "utf8" });
       assert.equal(result.status, 1, result.stderr);
-      assert.match(result.stderr, /missing: ncdump \(netcdf-bin\); ncgen \(netcdf-bin\)/);
-      assert.match(result.stderr, /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends netcdf-bin python3-xarray python3-netcdf4$/m);
+      assert.match(result.stderr, /missing: ncdump \(netcdf-bin\); ncgen \(netcdf-bin\); h5dump \(hdf5-tools\)/);
+      assert.match(result.stderr, /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends netcdf-bin hdf5-tools python3-xarray python3-netcdf4$/m);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
