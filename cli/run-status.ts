@@ -78,18 +78,22 @@ export async function listRunIds(s3: S3Client, out: StackOutputs, since?: Date):
   return runs;
 }
 
+/** What the names of one run's jobs start with: `<prefix>-[<sanitised runId>-]`. */
+function jobNameStem(out: StackOutputs, runId: string): string {
+  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
+  return middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`;
+}
+
 /** Job names of the stack (no runId given) or of one run: `<prefix>-[<sanitised runId>-]<8 hex>`. */
 function jobNamePattern(out: StackOutputs, runId?: string): RegExp {
   const escape = (text: string) => text.replace(/[-]/g, "\\-");
   if (runId === undefined) return new RegExp(`^${escape(`${out.jobNamePrefix}-`)}([a-z0-9-]*\\-)?[0-9a-f]{8}$`, "i");
-  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
-  return new RegExp(`^${escape(middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`)}[0-9a-f]{8}$`, "i");
+  return new RegExp(`^${escape(jobNameStem(out, runId))}[0-9a-f]{8}$`, "i");
 }
 
 /** The stack's jobs whose name carries this runId, newest first. */
 async function jobsOf(sageMaker: SageMakerClient, out: StackOutputs, runId: string): Promise<TransformJobSummary[]> {
-  const middle = sanitiseRunId(runId, 63 - out.jobNamePrefix.length - 10);
-  const contains = middle ? `${out.jobNamePrefix}-${middle}-` : `${out.jobNamePrefix}-`;
+  const contains = jobNameStem(out, runId);
   const page = await sageMaker.send(new ListTransformJobsCommand({ NameContains: contains, SortBy: "CreationTime", SortOrder: "Descending", MaxResults: 20 }));
   const pattern = jobNamePattern(out, runId);
   return (page.TransformJobSummaries ?? []).filter((j) => pattern.test(j.TransformJobName ?? ""));
